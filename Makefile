@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+PY_SRC := infra stacks pipelines policies tests benchmarks
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: bootstrap up down status demo test lint typecheck compat docs docs-check pytest tracer-test bench clean
+
+bootstrap:            ## install what is missing (apt, uv, Python deps, Kafka jars, npm)
+	@bash scripts/bootstrap.sh
+
+up: bootstrap         ## start Kafka (KRaft), Redis and moto on loopback (idempotent)
+	@$(RUN) python -m pipelines.local.engines up
+
+down:                 ## stop the local engines
+	@$(RUN) python -m pipelines.local.engines down
+
+status:               ## show the local engines
+	@$(RUN) python -m pipelines.local.engines status
+
+demo: bootstrap       ## run the pipeline locally; FINISH=1 exits when done instead of staying up
+	@$(RUN) python -m pipelines.demo $(if $(FINISH),--finish,)
+
+test: bootstrap lint compat docs-check pytest tracer-test  ## every check and test
+	@echo "make test: all checks passed"
+
+lint:                 ## ruff (lint + format) and pyright
+	@$(RUN) ruff check $(PY_SRC)
+	@$(RUN) ruff format --check $(PY_SRC)
+	@$(RUN) pyright
+
+compat:               ## Avro BACKWARD compatibility of every schema against main's history
+	@$(RUN) python -m pipelines.contracts.compat
+
+docs:                 ## regenerate generated docs
+	@$(RUN) python -m pipelines.contracts.docs
+
+docs-check:
+	@$(RUN) python -m pipelines.contracts.docs --check
+
+pytest:
+	@$(RUN) pytest
+
+tracer-test:
+	@if [ -f tracer/package.json ]; then npm --prefix tracer test; else echo "tracer: not present"; fi
+
+bench: bootstrap      ## benchmarks; results in docs/BENCHMARKS.md
+	@$(RUN) python -m benchmarks
+
+clean: down
+	rm -rf .local

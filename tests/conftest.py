@@ -1,0 +1,48 @@
+"""Shared fixtures: one set of real local engines per test session, each test in its own namespace."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.local import engines
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def engine_config() -> engines.EngineConfig:
+    # Ports of their own, so a `make demo` left running does not meet the tests.
+    return engines.EngineConfig(
+        state_dir=REPO / ".local" / "test-engines",
+        kafka_port=int(os.environ.get("AA_TEST_KAFKA_PORT", "29092")),
+        kafka_controller_port=int(os.environ.get("AA_TEST_KAFKA_CONTROLLER_PORT", "29093")),
+        redis_port=int(os.environ.get("AA_TEST_REDIS_PORT", "26379")),
+        moto_port=int(os.environ.get("AA_TEST_MOTO_PORT", "25000")),
+    )
+
+
+@pytest.fixture(scope="session")
+def local_engines(engine_config: engines.EngineConfig) -> Iterator[engines.EngineConfig]:
+    states = engines.up(engine_config)
+    yield engine_config
+    if any(s == "started" for s in states.values()):
+        engines.down(engine_config)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A short unique prefix for topics, registries and keys of one test."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def glue(local_engines: engines.EngineConfig) -> Any:
+    from pipelines.contracts.registry import glue_client
+
+    return glue_client(local_engines.moto_url)

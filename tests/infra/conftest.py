@@ -1,0 +1,165 @@
+"""Pulumi mocks for the infra tests (recipe: ../shared/research/pulumi.md §3)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROJECT = "affiliate-analytics"
+SECRET_MARKER = "4dabf18193072939515e22adb298388d"
+FAKE_SECRETS = {
+    "ipHashSalt": "salt-value-not-for-output",
+    "snowflakePrivateKey": "-----BEGIN PRIVATE KEY-----deployer",
+    "snowflakeTransformerPrivateKey": "-----BEGIN PRIVATE KEY-----transformer",
+    "snowflakeMonitorPrivateKey": "-----BEGIN PRIVATE KEY-----monitor",
+}
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    created: list[Recorded] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        self.created.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or None))
+        out = dict(args.inputs)
+        name = args.name
+        if args.typ == "aws:msk/cluster:Cluster":
+            out["bootstrapBrokersSaslIam"] = "b-1.kafka:9098,b-2.kafka:9098"
+            out["arn"] = f"arn:aws:kafka:eu-west-1:123456789012:cluster/{name}/abcd-1234"
+            out["clusterName"] = name
+        elif args.typ == "aws:msk/configuration:Configuration":
+            out["latestRevision"] = 1
+        out.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1].lower()}/{name}")
+        if args.typ.startswith("aws:s3/bucket:Bucket"):
+            out.setdefault("bucket", f"{name}-bucket")
+            out.setdefault("bucketRegionalDomainName", f"{name}.s3.eu-west-1.amazonaws.com")
+            out["arn"] = f"arn:aws:s3:::{name}-bucket"
+        return f"{name}-id", out
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}, None
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+        return {}, None
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.created if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Recorded:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> Recorder:
+    pulumi.runtime.settings.ROOT.set(None)  # fresh root stack: no leaked transformations
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=False)
+    values = dict(config or {})
+    secrets = [k for k in values if k.split(":", 1)[1] in FAKE_SECRETS]
+    pulumi.runtime.set_all_config(values, secret_keys=secrets)
+    return recorder
+
+
+@pytest.fixture
+def mocks() -> Iterator[Recorder]:
+    yield start_mocks()
+
+
+def stack_config_values(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """What the Pulumi engine would pass: the stack file's values (JSON for objects) + fake secrets."""
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    values: dict[str, str] = {}
+    for key, value in {**document["config"], **(overrides or {})}.items():
+        values[key] = value if isinstance(value, str) else json.dumps(value)
+    for key, value in FAKE_SECRETS.items():
+        values[f"{PROJECT}:{key}"] = value
+    return values
+
+
+def run_program(stack: str, overrides: dict[str, Any] | None = None) -> tuple[Recorder, Any]:
+    """Run the whole stack program (stacks.program.run) under mocks and return what was recorded."""
+    from stacks.program import run
+
+    recorder = start_mocks(stack, stack_config_values(stack, overrides))
+    holder: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> None:
+        holder["platform"] = run()
+
+    program()
+    return recorder, holder["platform"]
+
+
+_PROGRAMS: dict[str, Recorder] = {}
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest) -> Recorder:
+    """The recorded resources of the whole program for each stack (run once per session)."""
+    name: str = request.param
+    if name not in _PROGRAMS:
+        _PROGRAMS[name] = run_program(name)[0]
+    return _PROGRAMS[name]
+
+
+@pytest.fixture
+def dev() -> Recorder:
+    if "dev" not in _PROGRAMS:
+        _PROGRAMS["dev"] = run_program("dev")[0]
+    return _PROGRAMS["dev"]
+
+
+@pytest.fixture
+def prod() -> Recorder:
+    if "prod" not in _PROGRAMS:
+        _PROGRAMS["prod"] = run_program("prod")[0]
+    return _PROGRAMS["prod"]
+
+
+def is_taggable(typ: str) -> bool:
+    """Whether the AWS SDK class for a type token has a ``tags`` argument."""
+    if not typ.startswith("aws:") or typ.startswith("pulumi:"):
+        return False
+    module, _, cls = typ.split(":")[1].rpartition("/")[0], None, typ.split(":")[2]
+    del _
+    package = "pulumi_aws" if module == "index" else f"pulumi_aws.{module}"
+    klass: Callable[..., Any] | None = getattr(importlib.import_module(package), cls, None)
+    return klass is not None and hasattr(klass, "tags")
+
+
+def provider_tags(recorder: Recorder, provider_ref: str | None) -> dict[str, str]:
+    assert provider_ref, "resource has no explicit provider"
+    name = provider_ref.split("::")[3]
+    provider = recorder.one("pulumi:providers:aws", name)
+    return json.loads(provider.inputs["defaultTags"])["tags"]
+
+
+def unsecret(value: Any) -> Any:
+    if isinstance(value, dict) and SECRET_MARKER in value:
+        return value["value"]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_MARKER in value
