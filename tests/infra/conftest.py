@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pytest
 import yaml
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROJECT = "affiliate-analytics"
@@ -81,8 +82,8 @@ def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> Rec
 
 
 @pytest.fixture
-def mocks() -> Iterator[Recorder]:
-    yield start_mocks()
+def mocks() -> Recorder:
+    return start_mocks()
 
 
 def stack_config_values(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -163,3 +164,15 @@ def unsecret(value: Any) -> Any:
 
 def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and SECRET_MARKER in value
+
+
+def mocked(build: Callable[[], T]) -> T:
+    """Run ``build`` as a Pulumi program under the active mocks; return after every resource registered."""
+    holder: dict[str, T] = {}
+
+    @pulumi.runtime.test
+    def program() -> None:
+        holder["result"] = build()
+
+    program()
+    return holder["result"]

@@ -16,7 +16,7 @@ def test_every_taggable_aws_resource_carries_the_five_cost_tags(stack: Recorder)
         if not is_taggable(r.typ):
             continue
         effective = {**provider_tags(stack, r.provider), **(r.inputs.get("tags") or {})}
-        assert FIVE <= set(effective), f"{r.typ} {r.name} lacks {FIVE - set(effective)}"
+        assert set(effective) >= FIVE, f"{r.typ} {r.name} lacks {FIVE - set(effective)}"
         checked += 1
     assert checked > 30
 
@@ -41,7 +41,7 @@ def test_provider_default_tags_carry_the_stack_values(prod: Recorder):
 def test_every_aws_resource_uses_an_explicit_tagged_provider(stack: Recorder):
     for r in stack.created:
         if r.typ.startswith("aws:"):
-            assert r.provider and "pulumi:providers:aws" in r.provider, f"{r.typ} {r.name}"
+            assert "pulumi:providers:aws" in (r.provider or ""), f"{r.typ} {r.name}"
 
 
 def test_no_iam_policy_grants_wildcard_actions_on_wildcard_resources(stack: Recorder):
