@@ -38,8 +38,7 @@ def high_watermarks(consumer: Consumer, topics: list[str]) -> dict[tuple[str, in
     return marks
 
 
-def run(sessions: int, seed: int) -> int:
-    cfg = engines.EngineConfig()
+def run(cfg: engines.EngineConfig, sessions: int, seed: int) -> int:
     specs = load_topics()
     topic_of = {s.event_type: s.name for s in specs}
 
@@ -58,8 +57,16 @@ def run(sessions: int, seed: int) -> int:
     step(f"producing {len(samples)} events of {sessions} sessions (acks=all, idempotent)")
     probe = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": "demo-probe"})
     before = high_watermarks(probe, [s.name for s in specs])
-    producer = Producer({"bootstrap.servers": cfg.kafka_bootstrap, "acks": "all", "enable.idempotence": True, "log_level": 3,
-                         "linger.ms": 20, "compression.type": "zstd"})
+    producer = Producer(
+        {
+            "bootstrap.servers": cfg.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "log_level": 3,
+            "linger.ms": 20,
+            "compression.type": "zstd",
+        }
+    )
     failures: list[str] = []
 
     def delivered(err: object, _msg: object) -> None:
@@ -68,8 +75,12 @@ def run(sessions: int, seed: int) -> int:
 
     produced: Counter[str] = Counter()
     for i, s in enumerate(samples, start=1):
-        producer.produce(topic_of[s.event_type], codec.encode(s.event_type, s.record),
-                         key=message_key(s.event_type, s.record), on_delivery=delivered)
+        producer.produce(
+            topic_of[s.event_type],
+            codec.encode(s.event_type, s.record),
+            key=message_key(s.event_type, s.record),
+            on_delivery=delivered,
+        )
         produced[topic_of[s.event_type]] += 1
         if i % 500 == 0:
             producer.poll(0)
@@ -82,8 +93,9 @@ def run(sessions: int, seed: int) -> int:
     probe.close()
 
     step("reading the new records back and decoding them")
-    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"demo-{time.time_ns()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"demo-{time.time_ns()}", "enable.auto.commit": False}
+    )
     assignment = [TopicPartition(t, p, off) for (t, p), off in before.items() if after[(t, p)] > off]
     consumer.assign(assignment)
     expected = sum(after[k] - before[k] for k in before)
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     states = engines.up(cfg)
     started_here = any(state == "started" for state in states.values())
     try:
-        rc = run(args.sessions, args.seed)
+        rc = run(cfg, args.sessions, args.seed)
         if rc == 0 and not args.finish:
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())

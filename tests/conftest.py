@@ -42,7 +42,13 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def glue(local_engines: engines.EngineConfig) -> Any:
+def glue(local_engines: engines.EngineConfig, namespace: str) -> Iterator[Any]:
+    """A Glue client on moto; registries named after the test's namespace are deleted afterwards
+    (Glue, and moto, allow only 10 registries per account)."""
     from pipelines.contracts.registry import glue_client
 
-    return glue_client(local_engines.moto_url)
+    client = glue_client(local_engines.moto_url)
+    yield client
+    for reg in client.list_registries()["Registries"]:
+        if namespace in reg["RegistryName"]:
+            client.delete_registry(RegistryId={"RegistryName": reg["RegistryName"]})

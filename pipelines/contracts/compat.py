@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import avro.compatibility
+import avro.errors
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
@@ -38,7 +39,7 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.message}"
+        return self.message if self.message.startswith(self.file) else f"{self.file}: {self.message}"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -47,8 +48,10 @@ def _git(repo: Path, *args: str) -> str:
 
 def _has_ref(repo: Path, ref: str) -> bool:
     return (
-        subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                       capture_output=True).returncode == 0
+        subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], capture_output=True
+        ).returncode
+        == 0
     )
 
 
@@ -143,14 +146,14 @@ def check_file(repo: Path, rel_path: str, ref: str) -> list[Finding]:
         parse_schema_text(current_text, rel_path)
         avro.schema.parse(current_text)
     except SchemaFileError as exc:
-        return [Finding(rel_path, str(exc).removeprefix(f"{rel_path}: ").removeprefix(f"{rel_path}:"))]
-    except avro.schema.SchemaParseException as exc:
+        return [Finding(rel_path, str(exc))]
+    except avro.errors.SchemaParseException as exc:
         return [Finding(rel_path, f"invalid Avro schema: {exc}")]
     findings: list[Finding] = []
     for commit, old_text in earlier_versions(repo, ref, rel_path):
         try:
             problems = check_pair(current_text, old_text)
-        except avro.schema.SchemaParseException:
+        except avro.errors.SchemaParseException:
             continue  # an earlier version that never parsed cannot have produced data
         findings += [Finding(rel_path, f"{p} (earlier version from commit {commit[:7]})") for p in problems]
     return findings
@@ -162,7 +165,9 @@ def run_gate(repo: Path, schemas_dir: str = "schemas", ref: str = "main") -> lis
     for rel in current:
         findings += check_file(repo, rel, ref)
     if _has_ref(repo, ref):
-        on_ref = [p for p in _git(repo, "ls-tree", "--name-only", f"{ref}:{schemas_dir}").split() if p.endswith(".avsc")]
+        on_ref = [
+            p for p in _git(repo, "ls-tree", "--name-only", f"{ref}:{schemas_dir}").split() if p.endswith(".avsc")
+        ]
         for name in on_ref:
             rel = f"{schemas_dir}/{name}"
             if rel not in current:
@@ -171,13 +176,18 @@ def run_gate(repo: Path, schemas_dir: str = "schemas", ref: str = "main") -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.contracts.compat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.contracts.compat",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     parser.add_argument("--schemas-dir", default="schemas")
     parser.add_argument("--ref", default="main", help="branch whose history holds the earlier versions")
     args = parser.parse_args(argv)
     repo = Path(_git(args.repo, "rev-parse", "--show-toplevel").strip())
+    if not _has_ref(repo, args.ref) and _has_ref(repo, f"origin/{args.ref}"):
+        args.ref = f"origin/{args.ref}"  # a CI checkout may only have the remote-tracking branch
     findings = run_gate(repo, args.schemas_dir, args.ref)
     files = len(list((repo / args.schemas_dir).glob("*.avsc")))
     if findings:

@@ -1,7 +1,7 @@
 """Generate the contract reference (docs/CONTRACTS.md) from schemas/ and topics.yaml.
 
-    python -m pipelines.contracts.docs            # rewrite docs/CONTRACTS.md
-    python -m pipelines.contracts.docs --check    # exit 1 if the committed file is stale
+python -m pipelines.contracts.docs            # rewrite docs/CONTRACTS.md
+python -m pipelines.contracts.docs --check    # exit 1 if the committed file is stale
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is stale: run `python -m pipelines.contracts.docs` ({schemas_dir()} changed)", file=sys.stderr)
+            print(
+                f"{OUT} is stale: run `python -m pipelines.contracts.docs` ({schemas_dir()} changed)", file=sys.stderr
+            )
             return 1
         return 0
     OUT.write_text(text, encoding="utf-8")

@@ -28,9 +28,24 @@ CAMPAIGNS = [
 ]
 REFERRERS = [None, "https://www.google.com/", "https://www.bing.com/", "https://news.ycombinator.com/"]
 BROWSERS = [
-    ("desktop", 1440, 900, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"),
-    ("mobile", 390, 844, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
-    ("tablet", 820, 1180, "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"),
+    (
+        "desktop",
+        1440,
+        900,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    ),
+    (
+        "mobile",
+        390,
+        844,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    ),
+    (
+        "tablet",
+        820,
+        1180,
+        "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    ),
 ]
 GEO = [("US", "US-CA", "San Jose"), ("GB", "GB-LND", "London"), ("DE", "DE-BE", "Berlin")]
 
@@ -57,65 +72,130 @@ def session_events(rng: random.Random, start_ms: int, *, click_rate: float = 0.3
 
     def context(at: int) -> dict[str, Any]:
         return {
-            "tracker_version": "js-1.0.0", "site_id": site, "page_url": f"https://{site}.example{path}{query}",
-            "page_path": path, "page_title": title, "referrer": rng.choice(REFERRERS) if utm["source"] else None,
-            "utm": utm, "gclid": None, "fbclid": None, "msclkid": None,
-            "session_id": session_id, "session_index": 1 + rng.randrange(3), "visitor_id": visitor_id,
-            "device_created_at": at, "device_sent_at": at + 150, "collector_received_at": at + 180,
-            "device_class": device, "viewport_width": vw, "viewport_height": vh, "language": "en-US",
-            "timezone": "America/Los_Angeles", "consent_state": "granted", "geo_country": country,
-            "geo_region": region, "geo_city": city, "ip_hash": f"{rng.getrandbits(256):064x}", "user_agent": ua,
+            "tracker_version": "js-1.0.0",
+            "site_id": site,
+            "page_url": f"https://{site}.example{path}{query}",
+            "page_path": path,
+            "page_title": title,
+            "referrer": rng.choice(REFERRERS) if utm["source"] else None,
+            "utm": utm,
+            "gclid": None,
+            "fbclid": None,
+            "msclkid": None,
+            "session_id": session_id,
+            "session_index": 1 + rng.randrange(3),
+            "visitor_id": visitor_id,
+            "device_created_at": at,
+            "device_sent_at": at + 150,
+            "collector_received_at": at + 180,
+            "device_class": device,
+            "viewport_width": vw,
+            "viewport_height": vh,
+            "language": "en-US",
+            "timezone": "America/Los_Angeles",
+            "consent_state": "granted",
+            "geo_country": country,
+            "geo_region": region,
+            "geo_city": city,
+            "ip_hash": f"{rng.getrandbits(256):064x}",
+            "user_agent": ua,
         }
 
-    yield Sample("page_view", {"event_id": _uuid(rng), "context": context(t), "page_view_id": page_view_id,
-                               "navigation_type": "navigate", "wix_page_id": None})
+    yield Sample(
+        "page_view",
+        {
+            "event_id": _uuid(rng),
+            "context": context(t),
+            "page_view_id": page_view_id,
+            "navigation_type": "navigate",
+            "wix_page_id": None,
+        },
+    )
     order = rng.sample(PRODUCTS, 8)
     impressions: dict[str, str] = {}
     chart_id = "main-chart"
     for pos, product in enumerate(order[: rng.randint(3, 8)], start=1):
         t += rng.randint(50, 900)
         impressions[product] = _uuid(rng)
-        yield Sample("product_impression", {
-            "event_id": _uuid(rng), "context": context(t), "page_view_id": page_view_id,
-            "impression_id": impressions[product], "chart_id": chart_id, "product_id": product, "position": pos,
-            "chart_state": {"sort_field": "rating", "sort_direction": "desc", "filters": {}, "page": 1},
-        })
+        yield Sample(
+            "product_impression",
+            {
+                "event_id": _uuid(rng),
+                "context": context(t),
+                "page_view_id": page_view_id,
+                "impression_id": impressions[product],
+                "chart_id": chart_id,
+                "product_id": product,
+                "position": pos,
+                "chart_state": {"sort_field": "rating", "sort_direction": "desc", "filters": {}, "page": 1},
+            },
+        )
     for _ in range(rng.randint(0, 3)):
         t += rng.randint(500, 8000)
         action = rng.choice(["filter", "sort", "expand", "compare", "paginate"])
         rng.shuffle(order)
-        yield Sample("chart_interaction", {
-            "event_id": _uuid(rng), "context": context(t), "page_view_id": page_view_id, "chart_id": chart_id,
-            "action": action, "field": {"filter": "brand", "sort": "price"}.get(action),
-            "value": {"filter": "acme", "sort": "asc"}.get(action), "result_count": len(order),
-            "visible_product_order": list(order),
-        })
+        yield Sample(
+            "chart_interaction",
+            {
+                "event_id": _uuid(rng),
+                "context": context(t),
+                "page_view_id": page_view_id,
+                "chart_id": chart_id,
+                "action": action,
+                "field": {"filter": "brand", "sort": "price"}.get(action),
+                "value": {"filter": "acme", "sort": "asc"}.get(action),
+                "result_count": len(order),
+                "visible_product_order": list(order),
+            },
+        )
     if rng.random() < click_rate:
         t += rng.randint(1000, 20000)
         product = rng.choice(list(impressions))
         merchant = rng.choice(list(MERCHANTS))
         click_id = _uuid(rng)
-        yield Sample("affiliate_click", {
-            "event_id": _uuid(rng), "context": context(t), "page_view_id": page_view_id, "click_id": click_id,
-            "link_id": f"{product}-{merchant}", "product_id": product, "merchant": merchant,
-            "position": list(impressions).index(product) + 1, "placement": "comparison_table",
-            "chart_id": chart_id, "impression_id": impressions[product],
-            "destination_domain": MERCHANTS[merchant], "transport": "fetch_keepalive",
-        })
+        yield Sample(
+            "affiliate_click",
+            {
+                "event_id": _uuid(rng),
+                "context": context(t),
+                "page_view_id": page_view_id,
+                "click_id": click_id,
+                "link_id": f"{product}-{merchant}",
+                "product_id": product,
+                "merchant": merchant,
+                "position": list(impressions).index(product) + 1,
+                "placement": "comparison_table",
+                "chart_id": chart_id,
+                "impression_id": impressions[product],
+                "destination_domain": MERCHANTS[merchant],
+                "transport": "fetch_keepalive",
+            },
+        )
         if rng.random() < 0.3:
             network, conv_id = NETWORKS[merchant], f"c-{rng.getrandbits(40):x}"
             sale = round(rng.uniform(20, 1500), 2)
-            yield Sample("conversion", {
-                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{network}:{conv_id}")), "network": network,
-                "network_conversion_id": conv_id, "click_id": click_id, "merchant": merchant,
-                "status": "pending", "sale_amount": sale, "commission_amount": round(sale * 0.04, 2),
-                "currency": "USD", "occurred_at": t + 3_600_000, "collector_received_at": t + 3_700_000,
-                "order_ref": None,
-            })
+            yield Sample(
+                "conversion",
+                {
+                    "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{network}:{conv_id}")),
+                    "network": network,
+                    "network_conversion_id": conv_id,
+                    "click_id": click_id,
+                    "merchant": merchant,
+                    "status": "pending",
+                    "sale_amount": sale,
+                    "commission_amount": round(sale * 0.04, 2),
+                    "currency": "USD",
+                    "occurred_at": t + 3_600_000,
+                    "collector_received_at": t + 3_700_000,
+                    "order_ref": None,
+                },
+            )
 
 
-def generate(n_sessions: int, *, seed: int = 7, start_ms: int = 1_795_000_000_000,
-             click_rate: float = 0.35) -> list[Sample]:
+def generate(
+    n_sessions: int, *, seed: int = 7, start_ms: int = 1_795_000_000_000, click_rate: float = 0.35
+) -> list[Sample]:
     """Events of ``n_sessions`` sessions, sessions starting a few seconds apart."""
     rng = random.Random(seed)
     out: list[Sample] = []

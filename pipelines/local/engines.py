@@ -53,9 +53,7 @@ class EngineConfig:
     moto_port: int = field(default_factory=lambda: _env_port("AA_MOTO_PORT", 15000))
     kafka_heap: str = "512m"
     jar_cache: Path = field(
-        default_factory=lambda: Path(
-            os.environ.get("AA_JAR_CACHE", Path.home() / ".cache" / "affiliate-analytics")
-        )
+        default_factory=lambda: Path(os.environ.get("AA_JAR_CACHE", Path.home() / ".cache" / "affiliate-analytics"))
     )
 
     @property
@@ -119,6 +117,12 @@ def _pid_alive(pid_file: Path) -> int | None:
     except (OSError, ValueError):
         return None
     try:
+        # reap it if it is our own exited child, which would otherwise linger as a zombie
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
     except OSError:
         return None
@@ -128,9 +132,13 @@ def _pid_alive(pid_file: Path) -> int | None:
 def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argument vectors built here
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     pid_file.write_text(str(proc.pid))
     return proc.pid
@@ -165,9 +173,17 @@ def fetch_kafka(cfg: EngineConfig) -> Path:
         raise RuntimeError("mvn not found: install Maven (Debian package 'maven') to fetch the Kafka jars")
     target.mkdir(parents=True, exist_ok=True)
     log("kafka_fetch", version=_kafka_version(), into=str(target))
-    subprocess.run(  # noqa: S603
-        ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={target}", "-DincludeScope=runtime"],
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     marker.write_text(_kafka_version())
@@ -179,41 +195,45 @@ def _kafka_properties(cfg: EngineConfig) -> Path:
     kdir.mkdir(parents=True, exist_ok=True)
     props = kdir / "server.properties"
     props.write_text(
-        "\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.kafka_controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={kdir / 'data'}",
-            "num.partitions=1",
-            "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "log.segment.bytes=16777216",
-            "",
-        ])
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.kafka_controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={kdir / 'data'}",
+                "num.partitions=1",
+                "auto.create.topics.enable=false",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "log.segment.bytes=16777216",
+                "",
+            ]
+        )
     )
     (kdir / "log4j2.properties").write_text(
-        "\n".join([
-            "status = warn",
-            "appender.out.type = Console",
-            "appender.out.name = OUT",
-            "appender.out.layout.type = PatternLayout",
-            "appender.out.layout.pattern = [%d] %p %m (%c)%n",
-            "rootLogger.level = warn",
-            "rootLogger.appenderRef.out.ref = OUT",
-            "logger.server.name = kafka.server",
-            "logger.server.level = info",
-            "",
-        ])
+        "\n".join(
+            [
+                "status = warn",
+                "appender.out.type = Console",
+                "appender.out.name = OUT",
+                "appender.out.layout.type = PatternLayout",
+                "appender.out.layout.pattern = [%d] %p %m (%c)%n",
+                "rootLogger.level = warn",
+                "rootLogger.appenderRef.out.ref = OUT",
+                "logger.server.name = kafka.server",
+                "logger.server.level = info",
+                "",
+            ]
+        )
     )
     return props
 
@@ -221,9 +241,16 @@ def _kafka_properties(cfg: EngineConfig) -> Path:
 def _java(cfg: EngineConfig, main: str, *args: str) -> list[str]:
     kdir = cfg.state_dir / "kafka"
     return [
-        "java", f"-Xmx{cfg.kafka_heap}", f"-Xms{cfg.kafka_heap}", "-XX:+UseG1GC",
-        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
-        "-cp", f"{cfg.kafka_jars}/*", main, *args,
+        "java",
+        f"-Xmx{cfg.kafka_heap}",
+        f"-Xms{cfg.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
+        "-cp",
+        f"{cfg.kafka_jars}/*",
+        main,
+        *args,
     ]
 
 
@@ -252,10 +279,19 @@ def start_kafka(cfg: EngineConfig) -> str:
     data = cfg.state_dir / "kafka" / "data"
     if not (data / "meta.properties").exists():
         cluster_id = str(uuid.uuid4())
-        subprocess.run(  # noqa: S603
-            _java(cfg, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(cluster_id),
-                  "-c", str(props), "--standalone"),
-            check=True, stdout=subprocess.DEVNULL,
+        subprocess.run(
+            _java(
+                cfg,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _kafka_cluster_id(cluster_id),
+                "-c",
+                str(props),
+                "--standalone",
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     log_file = cfg.logs / "kafka.log"
     _spawn(_java(cfg, "kafka.Kafka", str(props)), log_file, pid_file)
@@ -291,10 +327,28 @@ def start_redis(cfg: EngineConfig) -> str:
     if binary is None:
         raise RuntimeError("redis-server not found: install the Debian package 'redis-server' (make bootstrap)")
     cfg.logs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
-        [binary, "--bind", "127.0.0.1", "--port", str(cfg.redis_port), "--save", "", "--appendonly", "no",
-         "--daemonize", "yes", "--protected-mode", "yes", "--pidfile", str(cfg.state_dir / "redis.pid"),
-         "--logfile", str(cfg.logs / "redis.log"), "--dir", str(cfg.state_dir)],
+    subprocess.run(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(cfg.redis_port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--protected-mode",
+            "yes",
+            "--pidfile",
+            str(cfg.state_dir / "redis.pid"),
+            "--logfile",
+            str(cfg.logs / "redis.log"),
+            "--dir",
+            str(cfg.state_dir),
+        ],
         check=True,
     )
     wait_until(lambda: redis_ready(cfg), "redis", 20, cfg.logs / "redis.log")
@@ -307,7 +361,7 @@ def moto_ready(cfg: EngineConfig) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{cfg.moto_url}/moto-api/data.json", timeout=2) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{cfg.moto_url}/moto-api/data.json", timeout=2) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -317,8 +371,11 @@ def start_moto(cfg: EngineConfig) -> str:
     if moto_ready(cfg):
         return "running"
     log_file = cfg.logs / "moto.log"
-    _spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(cfg.moto_port)],
-           log_file, cfg.state_dir / "moto.pid")
+    _spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(cfg.moto_port)],
+        log_file,
+        cfg.state_dir / "moto.pid",
+    )
     wait_until(lambda: moto_ready(cfg), "moto", 30, log_file)
     return "started"
 
@@ -350,8 +407,11 @@ def down(cfg: EngineConfig | None = None) -> dict[str, bool]:
 
 def status(cfg: EngineConfig | None = None) -> dict[str, dict[str, object]]:
     cfg = cfg or EngineConfig()
-    checks = {"kafka": (cfg.kafka_port, kafka_ready), "redis": (cfg.redis_port, redis_ready),
-              "moto": (cfg.moto_port, moto_ready)}
+    checks = {
+        "kafka": (cfg.kafka_port, kafka_ready),
+        "redis": (cfg.redis_port, redis_ready),
+        "moto": (cfg.moto_port, moto_ready),
+    }
     return {
         name: {"pid": _pid_alive(cfg.state_dir / f"{name}.pid"), "port": port, "ready": ready(cfg)}
         for name, (port, ready) in checks.items()
@@ -359,8 +419,11 @@ def status(cfg: EngineConfig | None = None) -> dict[str, dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.local.engines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.local.engines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["fetch", "up", "down", "status", "env"])
     args = parser.parse_args(argv)
     cfg = EngineConfig()

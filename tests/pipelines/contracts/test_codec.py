@@ -34,8 +34,14 @@ def codec(registry) -> Codec:
 
 
 def _consume_all(bootstrap: str, topics: list[str], expected: int, timeout_s: float = 30) -> list[Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"g-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe(topics)
     seen: list[Any] = []
     deadline = time.monotonic() + timeout_s
@@ -53,8 +59,9 @@ def test_every_schema_round_trips_through_the_codec_and_the_broker(local_engines
     samples = one_of_each()
     specs = [TopicSpec(f"{namespace}.{t}", t, 1, "session_id", {}) for t in samples]
     sync_topics(admin_client(local_engines.kafka_bootstrap), specs, replication_factor=1)
-    producer = Producer({"bootstrap.servers": local_engines.kafka_bootstrap, "acks": "all",
-                         "enable.idempotence": True, "log_level": 3})
+    producer = Producer(
+        {"bootstrap.servers": local_engines.kafka_bootstrap, "acks": "all", "enable.idempotence": True, "log_level": 3}
+    )
     for t, record in samples.items():
         producer.produce(f"{namespace}.{t}", codec.encode(t, record), key=message_key(t, record))
     assert producer.flush(20) == 0
@@ -147,7 +154,9 @@ def test_unknown_event_type_is_a_typed_error(codec):
 @pytest.mark.engines
 def test_schema_violation_names_the_field(codec):
     record = dict(one_of_each()["affiliate_click"], position="first")
-    with pytest.raises(SchemaViolationError, match=r"AffiliateClick\.position is <first> of type <class 'str'> expected int") as err:
+    with pytest.raises(
+        SchemaViolationError, match=r"AffiliateClick\.position is <first> of type <class 'str'> expected int"
+    ) as err:
         codec.encode("affiliate_click", record)
     assert err.value.reason == "schema_violation"
 

@@ -34,32 +34,62 @@ def test_every_field_is_documented_and_pii_classes_are_known(event_type):
 
 
 def test_browser_events_share_one_identical_context():
-    contexts = {t: next(f["type"] for f in contract(t).definition["fields"] if f["name"] == "context")
-                for t in EVENT_TYPES if t != "conversion"}
+    contexts = {
+        t: next(f["type"] for f in contract(t).definition["fields"] if f["name"] == "context")
+        for t in EVENT_TYPES
+        if t != "conversion"
+    }
     first = contexts["page_view"]
     assert all(ctx == first for ctx in contexts.values())
     names = [f["name"] for f in first["fields"]]
     for required in ("event_id",):
         assert required in [f["name"] for f in contract("page_view").definition["fields"]]
-    for required in ("session_id", "session_index", "visitor_id", "device_created_at", "device_sent_at",
-                     "collector_received_at", "utm", "referrer", "consent_state", "geo_country", "ip_hash",
-                     "tracker_version", "site_id", "page_url", "page_path", "page_title", "device_class",
-                     "viewport_width", "language", "timezone"):
+    for required in (
+        "session_id",
+        "session_index",
+        "visitor_id",
+        "device_created_at",
+        "device_sent_at",
+        "collector_received_at",
+        "utm",
+        "referrer",
+        "consent_state",
+        "geo_country",
+        "ip_hash",
+        "tracker_version",
+        "site_id",
+        "page_url",
+        "page_path",
+        "page_title",
+        "device_class",
+        "viewport_width",
+        "language",
+        "timezone",
+    ):
         assert required in names
 
 
 def test_personal_data_is_classified():
     pii = {p.path: p.pii_class for p in contract("affiliate_click").pii_fields()}
     assert pii == {
-        "context.referrer": "free_text", "context.gclid": "visitor_id", "context.fbclid": "visitor_id",
-        "context.msclkid": "visitor_id", "context.session_id": "visitor_id", "context.visitor_id": "visitor_id",
-        "context.geo_country": "geo", "context.geo_region": "geo", "context.geo_city": "geo",
+        "context.referrer": "free_text",
+        "context.gclid": "visitor_id",
+        "context.fbclid": "visitor_id",
+        "context.msclkid": "visitor_id",
+        "context.session_id": "visitor_id",
+        "context.visitor_id": "visitor_id",
+        "context.geo_country": "geo",
+        "context.geo_region": "geo",
+        "context.geo_city": "geo",
         "context.ip_hash": "ip_hash",
     }
 
 
 def test_unknown_event_type_names_it_and_the_known_ones():
-    with pytest.raises(UnknownEventTypeError, match=r"unknown event type 'add_to_cart'; known event types: affiliate_click, chart_interaction"):
+    with pytest.raises(
+        UnknownEventTypeError,
+        match=r"unknown event type 'add_to_cart'; known event types: affiliate_click, chart_interaction",
+    ):
         contract("add_to_cart")
 
 

@@ -1,0 +1,51 @@
+"""Local engines: idempotent start, status, configuration errors; the demo end to end."""
+
+import pytest
+
+from pipelines import demo
+from pipelines.local import engines
+
+
+@pytest.mark.engines
+def test_up_is_idempotent_and_status_reports_every_engine_ready(local_engines):
+    assert engines.up(local_engines) == {"redis": "running", "moto": "running", "kafka": "running"}
+    rows = engines.status(local_engines)
+    assert {name: row["ready"] for name, row in rows.items()} == {"kafka": True, "redis": True, "moto": True}
+    assert rows["kafka"]["port"] == local_engines.kafka_port
+    assert (local_engines.logs / "kafka.log").exists()
+    assert (local_engines.logs / "redis.log").exists()
+
+
+@pytest.mark.engines
+def test_engines_listen_on_loopback_only(local_engines):
+    props = (local_engines.state_dir / "kafka" / "server.properties").read_text()
+    assert f"listeners=PLAINTEXT://127.0.0.1:{local_engines.kafka_port}," in props
+    assert "auto.create.topics.enable=false" in props
+
+
+def test_a_bad_port_in_the_environment_names_the_variable(monkeypatch):
+    monkeypatch.setenv("AA_REDIS_PORT", "sixty")
+    with pytest.raises(
+        ValueError, match=r"environment variable AA_REDIS_PORT='sixty': expected a TCP port number 1-65535"
+    ):
+        engines.EngineConfig()
+
+
+@pytest.mark.engines
+def test_demo_produces_every_event_type_and_reads_all_of_it_back(local_engines, capsys):
+    assert demo.run(local_engines, sessions=12, seed=3) == 0
+    out = capsys.readouterr().out
+    summary = {line.split()[0]: line.split()[1:3] for line in out.splitlines() if line.startswith(("events.", "total"))}
+    assert set(summary) == {
+        "events.page_view",
+        "events.chart_interaction",
+        "events.product_impression",
+        "events.affiliate_click",
+        "events.conversion",
+        "events.dead_letter",
+        "total",
+    }
+    assert summary["events.page_view"] == ["12", "12"]
+    produced, read_back = summary["total"]
+    assert produced == read_back
+    assert int(produced) > 12
