@@ -127,14 +127,23 @@ class Codec:
             raise SchemaViolationError(event_type, [str(e) for e in exc.errors]) from None
 
     def encode(self, event_type: str, record: Mapping[str, Any], *, validated: bool = False) -> bytes:
+        """Avro-encode ``record`` behind the header of the current version of ``event_type``.
+
+        The writer checks types as it goes (fast path); when it fails, the validator names every
+        problem with its field path. Keys the schema does not know are not written: call
+        :meth:`validate` first where unknown keys must be rejected (the collector does).
+        """
         schema = self._contract_schema(event_type)
         version_id = self._versions.get(event_type)
         if version_id is None:
             raise UnknownEventTypeError(event_type, list(self._versions))
-        if not validated:
-            self.validate(event_type, record)
         buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, schema, dict(record))
+        try:
+            fastavro.schemaless_writer(buf, schema, dict(record))
+        except Exception as exc:  # the writer fails fast with terse messages; explain with the validator
+            if not validated:
+                self.validate(event_type, record)
+            raise SchemaViolationError(event_type, [f"{type(exc).__name__}: {exc}"]) from exc
         body = buf.getvalue()
         if self._compression == COMPRESSION_ZLIB:
             body = zlib.compress(body)

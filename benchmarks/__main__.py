@@ -1,0 +1,14 @@
+"""Run every benchmark: ``make bench`` (``uv run python -m benchmarks``)."""
+
+from __future__ import annotations
+
+from benchmarks import codec
+
+
+def main() -> int:
+    codec.main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
