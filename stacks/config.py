@@ -23,12 +23,18 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from infra.artifacts import ArtifactsConfig
+from infra.cache import CacheConfig
 from infra.component import Settings
 from infra.kafka import KafkaConfig
+from infra.kubernetes import KubernetesConfig
 from infra.lake import LakeConfig
 from infra.network import NetworkConfig
+from infra.observability import ObservabilityConfig
 from infra.registry import RegistryConfig
+from infra.streaming import StreamingConfig
 from infra.tagging import TagsConfig
+from infra.workloads import WorkloadsConfig
 
 PROJECT = "affiliate-analytics"
 
@@ -51,6 +57,12 @@ class StackConfig(Settings):
     lake: LakeConfig
     kafka: KafkaConfig
     registry: RegistryConfig = RegistryConfig()
+    cache: CacheConfig
+    artifacts: ArtifactsConfig
+    kubernetes: KubernetesConfig
+    workloads: WorkloadsConfig
+    streaming: StreamingConfig
+    observability: ObservabilityConfig
 
 
 class StackConfigError(ValueError):
@@ -147,6 +159,14 @@ def values_from_pulumi() -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key] = raw
     return values
+
+
+def secrets_from_pulumi() -> dict[str, Any]:
+    """Every declared secret as a Pulumi secret Output; a missing one fails naming its key."""
+    import pulumi
+
+    config = pulumi.Config(PROJECT)
+    return {key: config.require_secret(key) for key in SECRET_KEYS}
 
 
 def main(argv: list[str]) -> int:

@@ -7,13 +7,19 @@ from pathlib import Path
 
 import pulumi
 
+from infra.artifacts import Artifacts
+from infra.cache import Cache
 from infra.contracts import AvroContract, TopicMap, load_schemas, load_topics
 from infra.kafka import Kafka
+from infra.kubernetes import Kubernetes, policy_document
 from infra.lake import Lake
 from infra.network import Network
+from infra.observability import Observability, Targets
 from infra.registry import Registry
+from infra.streaming import Streaming
 from infra.tagging import Tagging, aws_provider, register_component_tags
-from stacks.config import PROJECT, StackConfig, parse, stack_file, values_from_pulumi
+from infra.workloads import NAMESPACE, WorkloadInputs, Workloads
+from stacks.config import PROJECT, StackConfig, parse, secrets_from_pulumi, stack_file, values_from_pulumi
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +45,12 @@ class Platform:
     lake: Lake
     kafka: Kafka
     registry: Registry
+    cache: Cache
+    artifacts: Artifacts
+    kubernetes: Kubernetes
+    workloads: Workloads
+    streaming: Streaming
+    observability: Observability
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:
         return {
@@ -50,10 +62,88 @@ class Platform:
             "kafkaBootstrapBrokers": self.kafka.bootstrap_brokers,
             "schemaRegistryName": self.registry.registry_name,
             "schemaNames": sorted(self.registry.schemas),
+            "redisEndpoint": self.cache.endpoint,
+            "image": self.artifacts.image,
+            "artifactKeys": self.artifacts.keys,
+            "eksClusterName": self.kubernetes.cluster_name,
+            "kubeconfig": pulumi.Output.secret(self.kubernetes.kubeconfig),
+            "topicSyncJob": self.workloads.topic_sync_job_name,
+            "alertTopicArns": self.observability.topic_arns,
         }
 
 
-def build(config: StackConfig, contracts: Contracts) -> Platform:
+def artifact_files(config: StackConfig, root: Path = REPO_ROOT) -> dict[str, Path]:
+    """Local artifacts built from this commit that exist now (CI builds them before ``pulumi up``)."""
+    found: dict[str, Path] = {}
+    wheels = sorted(root.glob(config.artifacts.wheel_glob))
+    if wheels:
+        found["wheel"] = wheels[-1]
+    return found
+
+
+def _aws_policies(
+    config: StackConfig, contracts: Contracts, lake: Lake, kafka: Kafka, registry: Registry
+) -> dict[str, pulumi.Output[str]]:
+    """Least-privilege IAM policy per workload (IRSA)."""
+    event_topics = [t.name for t in contracts.topics.topics if t.event_type != "dead_letter"]
+    dead_letter = [t.name for t in contracts.topics.topics if t.event_type == "dead_letter"]
+    all_topics = [t.name for t in contracts.topics.topics]
+    glue_read = ["glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaVersion", "glue:GetSchemaByDefinition"]
+
+    def with_kafka(kafka_policy: str, extra: list[dict[str, object]]) -> str:
+        import json
+
+        statements = json.loads(kafka_policy)["Statement"]
+        return policy_document([*statements, *extra])
+
+    def glue_statement(registry_arn: str) -> dict[str, object]:
+        schema_arn = registry_arn.replace(":registry/", ":schema/", 1)
+        return {"Effect": "Allow", "Action": glue_read, "Resource": [registry_arn, f"{schema_arn}/*"]}
+
+    collector = pulumi.Output.all(kafka.client_policy(write_topics=all_topics), registry.registry_arn).apply(
+        lambda a: with_kafka(str(a[0]), [glue_statement(str(a[1]))])
+    )
+    stream = pulumi.Output.all(
+        kafka.client_policy(
+            read_topics=event_topics, write_topics=dead_letter, groups=[config.observability.stream_consumer_group]
+        ),
+        registry.registry_arn,
+        lake.bucket_arns["enriched"],
+        lake.bucket_arns["raw"],
+        lake.bucket_arns["dead-letter"],
+        lake.kms_key.arn,
+    ).apply(
+        lambda a: with_kafka(
+            str(a[0]),
+            [
+                glue_statement(str(a[1])),
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": [str(x) for x in a[2:5]]},
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": [f"{x}/*" for x in a[2:5]],
+                },
+                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": str(a[5])},
+            ],
+        )
+    )
+    topic_sync = kafka.client_policy(admin_topics=all_topics)
+    quality = kafka.cluster_arn.apply(
+        lambda arn: policy_document(
+            [
+                {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                 "Condition": {"StringEquals": {"cloudwatch:namespace": config.observability.metric_namespace}}},
+                {"Effect": "Allow", "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
+                                               "kafka-cluster:DescribeGroup", "kafka-cluster:DescribeTopic"],
+                 "Resource": [arn, arn.replace(":cluster/", ":topic/", 1) + "/events.*",
+                              arn.replace(":cluster/", ":group/", 1) + "/*"]},
+            ]
+        )
+    )  # fmt: skip
+    return {"collector": collector, "stream": stream, "topic-sync": topic_sync, "quality": quality}
+
+
+def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.Output[str]] | None = None) -> Platform:
     """Create every component of the stack; call inside a running Pulumi program."""
     register_component_tags()
     provider = aws_provider("aws", config.region, config.tags)
@@ -81,13 +171,89 @@ def build(config: StackConfig, contracts: Contracts) -> Platform:
         opts=opts,
     )
     registry = Registry("registry", config.registry, contracts.schemas, opts=opts)
-    return Platform(network=network, lake=lake, kafka=kafka, registry=registry)
+    private_subnets = [s.id for s in network.private_subnets]
+    cache = Cache("cache", config.cache, network.vpc_id, config.network.cidr, private_subnets, opts=opts)
+    artifacts = Artifacts(
+        "artifacts", config.artifacts, lake.bucket_names["artifacts"], artifact_files(config), opts=opts
+    )
+    kubernetes = Kubernetes(
+        "kubernetes", config.kubernetes, cluster_name, config.region, network.vpc_id, private_subnets, opts=opts
+    )
+    policies = _aws_policies(config, contracts, lake, kafka, registry)
+    roles = {w: kubernetes.irsa_role(w, NAMESPACE, w, p).arn for w, p in policies.items()}
+    secrets = secrets or {}
+    k8s_opts = pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[kubernetes])
+    settings: dict[str, pulumi.Input[str]] = {
+        "AA_ENVIRONMENT": config.tags.environment,
+        "AWS_REGION": config.region,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_brokers,
+        "AA_KAFKA_BOOTSTRAP": kafka.bootstrap_brokers,
+        "AA_KAFKA_AUTH": "msk-iam",
+        "AA_SCHEMA_REGISTRY": registry.registry_name,
+        "AA_REDIS_HOST": cache.endpoint,
+        "AA_REDIS_TLS": "true",
+        "AA_LAKE_BUCKET": lake.bucket_names["enriched"],
+        "AA_RAW_BUCKET": lake.bucket_names["raw"],
+        "AA_DEAD_LETTER_BUCKET": lake.bucket_names["dead-letter"],
+    }
+    workload_secrets: dict[str, pulumi.Input[str]] = {"AA_REDIS_PASSWORD": cache.auth_token}
+    for env, key in (
+        ("AA_IP_HASH_SALT", "ipHashSalt"),
+        ("SNOWFLAKE_TRANSFORMER_PRIVATE_KEY", "snowflakeTransformerPrivateKey"),
+        ("SNOWFLAKE_MONITOR_PRIVATE_KEY", "snowflakeMonitorPrivateKey"),
+    ):
+        if key in secrets:
+            workload_secrets[env] = secrets[key]
+    workloads = Workloads(
+        "workloads",
+        config.workloads,
+        WorkloadInputs(
+            image=artifacts.image,
+            role_arns=roles,
+            settings=settings,
+            secrets=workload_secrets,
+            topics=contracts.topics,
+            replication_factor=config.kafka.default_replication_factor,
+            min_insync_replicas=config.kafka.min_insync_replicas,
+        ),
+        opts=k8s_opts,
+    )
+    streaming = Streaming(
+        "streaming",
+        config.streaming,
+        artifacts.image,
+        lake.bucket_names["enriched"],
+        settings,
+        opts=pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[workloads, kubernetes]),
+    )
+    observability = Observability(
+        "observability",
+        config.observability,
+        Targets(
+            msk_cluster_name=kafka.cluster_name,
+            broker_count=config.kafka.broker_count,
+            redis_group_id=cache.group_id,
+        ),
+        opts=opts,
+    )
+    return Platform(
+        network=network,
+        lake=lake,
+        kafka=kafka,
+        registry=registry,
+        cache=cache,
+        artifacts=artifacts,
+        kubernetes=kubernetes,
+        workloads=workloads,
+        streaming=streaming,
+        observability=observability,
+    )
 
 
 def run() -> Platform:
     """Entry point of the Pulumi program (``stacks/__main__.py``)."""
     config = parse(values_from_pulumi(), stack_file(pulumi.get_stack()))
-    platform = build(config, load_contracts(config))
+    platform = build(config, load_contracts(config), secrets_from_pulumi())
     for key, value in platform.outputs().items():
         pulumi.export(key, value)
     return platform

@@ -48,6 +48,16 @@ class Recorder(pulumi.runtime.Mocks):
             out["clusterName"] = name
         elif args.typ == "aws:msk/configuration:Configuration":
             out["latestRevision"] = 1
+        elif args.typ == "aws:eks/cluster:Cluster":
+            out["identities"] = [{"oidcs": [{"issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"}]}]
+            out["endpoint"] = "https://ABC.gr7.eu-west-1.eks.amazonaws.com"
+            out["certificateAuthority"] = {"data": "LS0tLS1CRUdJTg=="}
+        elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            out["primaryEndpointAddress"] = f"master.{name}.cache.amazonaws.com"
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            out["result"] = "generated-password"
+        elif args.typ == "aws:ecr/repository:Repository":
+            out["repositoryUrl"] = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{name}"
         out.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1].lower()}/{name}")
         if args.typ.startswith("aws:s3/bucket:Bucket"):
             out.setdefault("bucket", f"{name}-bucket")

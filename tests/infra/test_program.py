@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.infra.conftest import Recorder, is_taggable, provider_tags
+from tests.infra.conftest import Recorder, is_secret, is_taggable, provider_tags, unsecret
 
 FIVE = {"cost-center", "environment", "component", "owner", "managed-by"}
 
@@ -49,7 +49,8 @@ def test_no_iam_policy_grants_wildcard_actions_on_wildcard_resources(stack: Reco
         r.inputs[k]
         for r in stack.created
         for k in ("policy", "assumeRolePolicy")
-        if r.typ.startswith("aws:") and isinstance(r.inputs.get(k), str)
+        if (r.typ.startswith("aws:iam/") or r.typ == "aws:s3/bucketPolicy:BucketPolicy")
+        and isinstance(r.inputs.get(k), str)
     ]
     assert documents
     for document in documents:
@@ -99,3 +100,102 @@ def test_registry_holds_every_schema_in_the_repo(dev: Recorder):
 
     expected = {p.stem for p in (REPO / "schemas").glob("*.avsc")}
     assert {r.inputs["schemaName"] for r in dev.of_type("aws:glue/schema:Schema")} == expected
+
+
+def test_redis_is_encrypted_with_auth_and_fails_over_only_in_prod(dev: Recorder, prod: Recorder):
+    d = dev.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    p = prod.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    for group in (d, p):
+        assert group["transitEncryptionEnabled"] is True
+        assert group["atRestEncryptionEnabled"] is True
+        assert is_secret(group["authToken"])
+    assert (d["numCacheClusters"], d["automaticFailoverEnabled"], d["multiAzEnabled"]) == (1, False, False)
+    assert (p["numCacheClusters"], p["automaticFailoverEnabled"], p["multiAzEnabled"]) == (3, True, True)
+
+
+def test_kubernetes_secrets_come_from_pulumi_secrets_never_plaintext(stack: Recorder):
+    secret = stack.one("kubernetes:core/v1:Secret").inputs
+    assert is_secret(secret["stringData"])
+    assert set(unsecret(secret["stringData"])) == {
+        "AA_REDIS_PASSWORD",
+        "AA_IP_HASH_SALT",
+        "SNOWFLAKE_TRANSFORMER_PRIVATE_KEY",
+        "SNOWFLAKE_MONITOR_PRIVATE_KEY",
+    }
+    for r in stack.created:
+        if r.typ != "kubernetes:core/v1:Secret":
+            assert "salt-value-not-for-output" not in json.dumps(r.inputs), r.name
+
+
+def test_topic_sync_job_is_named_by_the_topic_map_hash_and_runs_the_configured_command(dev: Recorder):
+    from infra.contracts import load_topics
+    from tests.infra.conftest import REPO
+
+    digest = load_topics(REPO / "schemas" / "topics.yaml").sha256[:10]
+    job = dev.one("kubernetes:batch/v1:Job").inputs
+    assert job["metadata"]["name"] == f"topic-sync-{digest}"
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:4] == ["python", "-m", "pipelines.contracts.topics", "sync"]
+    assert command[command.index("--replication-factor") + 1] == "2"
+    assert command[command.index("--topics-file") + 1] == "/etc/topics/topics.yaml"
+    assert command[command.index("--bootstrap-servers") + 1] == "b-1.kafka:9098,b-2.kafka:9098"
+
+
+def test_collector_has_hpa_pdb_and_alb_ingress_for_v1_and_redirect(prod: Recorder):
+    hpa = prod.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 12)
+    assert prod.one("kubernetes:policy/v1:PodDisruptionBudget").inputs["spec"]["minAvailable"] == 1
+    ingress = prod.one("kubernetes:networking.k8s.io/v1:Ingress").inputs
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/v1", "Prefix"), ("/r", "Exact")]
+
+
+def test_stream_runs_as_spark_application_sized_from_config(dev: Recorder, prod: Recorder):
+    def spec(r: Recorder) -> dict:
+        return r.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]
+
+    d, p = spec(dev), spec(prod)
+    assert d["executor"]["instances"] == 1
+    assert p["executor"]["instances"] == 4
+    assert p["executor"]["memory"] == "8g"
+    assert d["driver"]["serviceAccount"] == "stream"
+    assert d["restartPolicy"]["type"] == "Always"
+    assert d["sparkConf"]["spark.sql.streaming.checkpointLocation"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
+
+
+def test_dev_nodes_are_spot_and_prod_on_demand(dev: Recorder, prod: Recorder):
+    assert {r.inputs["capacityType"] for r in dev.of_type("aws:eks/nodeGroup:NodeGroup")} == {"SPOT"}
+    assert {r.inputs["capacityType"] for r in prod.of_type("aws:eks/nodeGroup:NodeGroup")} == {"ON_DEMAND"}
+
+
+def test_irsa_roles_trust_exactly_one_service_account(dev: Recorder):
+    roles = {r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in dev.of_type("aws:iam/role:Role")}
+    condition = roles["irsa-stream"]["Statement"][0]["Condition"]["StringEquals"]
+    assert condition == {
+        "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:analytics:stream",
+        "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+    }
+    policies = {r.name: json.loads(r.inputs["policy"]) for r in dev.of_type("aws:iam/rolePolicy:RolePolicy")}
+    stream_actions = {
+        a
+        for s in policies["irsa-stream"]["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert "kafka-cluster:ReadData" in stream_actions
+    assert "kafka-cluster:CreateTopic" not in stream_actions
+    assert any("CreateTopic" in json.dumps(s) for s in policies["irsa-topic-sync"]["Statement"])
+
+
+def test_alarms_cover_msk_redis_lag_and_snowpipe(prod: Recorder):
+    alarms = {r.name: r.inputs for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {
+        "alarm-msk-disk-broker-1",
+        "alarm-msk-disk-broker-3",
+        "alarm-msk-under-replicated",
+        "alarm-stream-consumer-lag",
+        "alarm-redis-memory",
+        "alarm-snowpipe-errors",
+    } <= set(alarms)
+    assert alarms["alarm-msk-disk-broker-1"]["threshold"] == 75
+    assert alarms["alarm-redis-memory"]["alarmActions"] == alarms["alarm-redis-memory"]["okActions"]

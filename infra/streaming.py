@@ -1,0 +1,102 @@
+"""Streaming: the Spark Structured Streaming job as a spark-operator ``SparkApplication``.
+
+Creates: one ``sparkoperator.k8s.io/v1beta2`` ``SparkApplication`` running the stream (Kafka →
+Redis + lake + dead letters) in the ``analytics`` namespace under the ``stream`` service account
+(IRSA), with driver/executor sizes from config, the Kafka and MSK IAM auth packages, S3A checkpoints
+in the lake bucket, and ``restartPolicy: Always`` so the operator restarts a failed stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from infra.component import PlatformComponent, Settings
+
+
+class StreamingConfig(Settings):
+    spark_version: str = Field(default="3.5.3", pattern=r"^\d+\.\d+\.\d+$")
+    main_file: str = "local:///app/pipelines/streaming/main.py"
+    driver_cores: int = Field(ge=1, le=16)
+    driver_memory: str = Field(pattern=r"^\d+[mg]$")
+    executor_instances: int = Field(ge=1, le=100)
+    executor_cores: int = Field(ge=1, le=16)
+    executor_memory: str = Field(pattern=r"^\d+[mg]$")
+    shuffle_partitions: int = Field(default=4, ge=1)
+    packages: tuple[str, ...] = (
+        "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.3",
+        "org.apache.spark:spark-avro_2.12:3.5.3",
+        "software.amazon.msk:aws-msk-iam-auth:2.2.0",
+        "org.apache.hadoop:hadoop-aws:3.3.4",
+    )
+
+
+class Streaming(PlatformComponent):
+    module = "streaming"
+
+    def __init__(
+        self,
+        name: str,
+        config: StreamingConfig,
+        image: pulumi.Input[str],
+        checkpoint_bucket: pulumi.Input[str],
+        env: Mapping[str, pulumi.Input[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(name, opts)
+        env_list = [{"name": k, "value": v} for k, v in sorted(env.items())]
+        env_from = [{"secretRef": {"name": "platform-secrets"}}]
+        self.application = k8s.apiextensions.CustomResource(
+            f"{name}-stream",
+            api_version="sparkoperator.k8s.io/v1beta2",
+            kind="SparkApplication",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="stream", namespace="analytics"),
+            spec={
+                "type": "Python",
+                "pythonVersion": "3",
+                "mode": "cluster",
+                "image": image,
+                "mainApplicationFile": config.main_file,
+                "sparkVersion": config.spark_version,
+                "deps": {"packages": list(config.packages)},
+                "sparkConf": {
+                    "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+                    "spark.sql.streaming.checkpointLocation": pulumi.Output.concat(
+                        "s3a://", checkpoint_bucket, "/_checkpoints/stream"
+                    ),
+                    "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                        "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider"
+                    ),
+                    "spark.sql.streaming.stateStore.providerClass": (
+                        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+                    ),
+                },
+                "restartPolicy": {
+                    "type": "Always",
+                    "onFailureRetryInterval": 30,
+                    "onSubmissionFailureRetryInterval": 60,
+                },
+                "driver": {
+                    "cores": config.driver_cores,
+                    "memory": config.driver_memory,
+                    "serviceAccount": "stream",
+                    "env": env_list,
+                    "envFrom": env_from,
+                    "labels": {"app": "stream"},
+                },
+                "executor": {
+                    "instances": config.executor_instances,
+                    "cores": config.executor_cores,
+                    "memory": config.executor_memory,
+                    "serviceAccount": "stream",
+                    "env": env_list,
+                    "envFrom": env_from,
+                    "labels": {"app": "stream"},
+                },
+            },
+            opts=self.child(),
+        )
+        self.register_outputs({"application": "stream"})

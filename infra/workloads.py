@@ -1,0 +1,333 @@
+"""Workloads: everything that runs in the cluster's ``analytics`` namespace.
+
+Creates: the namespace; one service account per workload annotated with its IRSA role; Kubernetes
+Secrets from Pulumi secrets (Redis AUTH token, IP-hash salt, Snowflake service-user keys); a
+ConfigMap with the platform endpoints; the collector (Deployment, Service, HPA, PodDisruptionBudget
+and an ALB Ingress serving ``/v1/*`` and ``/r``); the dashboard (Deployment, Service); the topic-sync
+Job (named after the hash of ``topics.yaml`` so a change re-runs it; the topic map is mounted from a
+ConfigMap); and the batch ETL/dbt runner and quality monitor CronJobs. Images and commands come
+from config, so the topic-sync command can gain flags without code changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from infra.component import PlatformComponent, Settings
+from infra.contracts import TopicMap
+
+NAMESPACE = "analytics"
+WORKLOADS = ("collector", "dashboard", "stream", "etl", "quality", "topic-sync")
+
+
+class ResourcesConfig(Settings):
+    cpu: str = Field(pattern=r"^\d+(\.\d+)?m?$")
+    memory: str = Field(pattern=r"^\d+(Mi|Gi)$")
+
+    def spec(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        amounts = {"cpu": self.cpu, "memory": self.memory}
+        return k8s.core.v1.ResourceRequirementsArgs(requests=amounts, limits={"memory": self.memory})
+
+
+class CollectorConfig(Settings):
+    min_replicas: int = Field(ge=1)
+    max_replicas: int = Field(ge=1)
+    target_cpu_percent: int = Field(default=60, ge=10, le=95)
+    resources: ResourcesConfig
+    command: tuple[str, ...] = ("python", "-m", "pipelines.collector")
+
+
+class DashboardConfig(Settings):
+    replicas: int = Field(ge=1)
+    resources: ResourcesConfig
+    command: tuple[str, ...] = ("python", "-m", "pipelines.dashboard")
+
+
+class CronConfig(Settings):
+    schedule: str = Field(pattern=r"^(\S+\s+){4}\S+$")
+    command: tuple[str, ...] = Field(min_length=1)
+    resources: ResourcesConfig
+
+
+class TopicSyncConfig(Settings):
+    command: tuple[str, ...] = ("python", "-m", "pipelines.contracts.topics", "sync")
+    extra_args: tuple[str, ...] = ()
+
+
+class WorkloadsConfig(Settings):
+    collector: CollectorConfig
+    dashboard: DashboardConfig
+    etl: CronConfig
+    quality: CronConfig
+    topic_sync: TopicSyncConfig = TopicSyncConfig()
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws:acm:")
+
+
+@dataclass(frozen=True)
+class WorkloadInputs:
+    """Values from other components that the workloads need."""
+
+    image: pulumi.Input[str]
+    role_arns: Mapping[str, pulumi.Input[str]]
+    settings: Mapping[str, pulumi.Input[str]]
+    secrets: Mapping[str, pulumi.Input[str]]
+    topics: TopicMap
+    replication_factor: int
+    min_insync_replicas: int
+
+
+class Workloads(PlatformComponent):
+    module = "workloads"
+
+    def __init__(
+        self,
+        name: str,
+        config: WorkloadsConfig,
+        inputs: WorkloadInputs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(name, opts)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE), opts=self.child())
+        self._ns = ns
+        for workload in WORKLOADS:
+            role: dict[str, pulumi.Input[str]] = {}
+            if workload in inputs.role_arns:
+                role["eks.amazonaws.com/role-arn"] = inputs.role_arns[workload]
+            k8s.core.v1.ServiceAccount(
+                f"{name}-sa-{workload}",
+                metadata=self._meta(workload, annotations=role),
+                opts=self.child(),
+            )
+        self.secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=self._meta("platform-secrets"),
+            string_data={k: pulumi.Output.secret(v) for k, v in inputs.secrets.items()},
+            opts=self.child(),
+        )
+        self.settings = k8s.core.v1.ConfigMap(
+            f"{name}-settings", metadata=self._meta("platform-settings"), data=dict(inputs.settings), opts=self.child()
+        )
+        env_from = [
+            k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name="platform-settings")),
+            k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="platform-secrets")),
+        ]
+
+        def container(
+            workload: str, command: Sequence[str], resources: ResourcesConfig, port: int | None = None
+        ) -> k8s.core.v1.ContainerArgs:
+            return k8s.core.v1.ContainerArgs(
+                name=workload,
+                image=inputs.image,
+                command=list(command),
+                env_from=env_from,
+                resources=resources.spec(),
+                ports=[k8s.core.v1.ContainerPortArgs(container_port=port, name="http")] if port else None,
+                readiness_probe=k8s.core.v1.ProbeArgs(
+                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=port)
+                )
+                if port
+                else None,
+                security_context=k8s.core.v1.SecurityContextArgs(
+                    run_as_non_root=True, allow_privilege_escalation=False, read_only_root_filesystem=False
+                ),
+            )
+
+        c = config.collector
+        collector = self._deployment("collector", c.min_replicas, container("collector", c.command, c.resources, 8080))
+        self._service("collector", 8080)
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-collector",
+            metadata=self._meta("collector"),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name="collector"
+                ),
+                min_replicas=c.min_replicas,
+                max_replicas=c.max_replicas,
+                metrics=[
+                    k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="Utilization", average_utilization=c.target_cpu_percent
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=self.child(depends_on=[collector]),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-collector",
+            metadata=self._meta("collector"),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                min_available=1 if c.min_replicas > 1 else 0,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": "collector"}),
+            ),
+            opts=self.child(),
+        )
+        listen = '[{"HTTPS": 443}]' if config.certificate_arn else '[{"HTTP": 80}]'
+        annotations: dict[str, str] = {
+            "alb.ingress.kubernetes.io/scheme": "internet-facing",
+            "alb.ingress.kubernetes.io/target-type": "ip",
+            "alb.ingress.kubernetes.io/listen-ports": listen,
+            "alb.ingress.kubernetes.io/healthcheck-path": "/healthz",
+            "alb.ingress.kubernetes.io/load-balancer-name": f"{NAMESPACE}-collector",
+        }
+        if config.certificate_arn:
+            annotations["alb.ingress.kubernetes.io/certificate-arn"] = config.certificate_arn
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name="collector", port=k8s.networking.v1.ServiceBackendPortArgs(number=8080)
+            )
+        )
+        self.ingress = k8s.networking.v1.Ingress(
+            f"{name}-collector",
+            metadata=self._meta("collector", annotations=annotations),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name="alb",
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[
+                                k8s.networking.v1.HTTPIngressPathArgs(path="/v1", path_type="Prefix", backend=backend),
+                                k8s.networking.v1.HTTPIngressPathArgs(path="/r", path_type="Exact", backend=backend),
+                            ]
+                        )
+                    )
+                ],
+            ),
+            opts=self.child(),
+        )
+        self.collector_hostname = self.ingress.status.apply(
+            lambda s: (
+                (s.load_balancer.ingress[0].hostname or "") if s and s.load_balancer and s.load_balancer.ingress else ""
+            )
+        )
+
+        d = config.dashboard
+        self._deployment("dashboard", d.replicas, container("dashboard", d.command, d.resources, 8080))
+        self._service("dashboard", 8080)
+
+        topics_map = k8s.core.v1.ConfigMap(
+            f"{name}-topics", metadata=self._meta("topics"), data={"topics.yaml": inputs.topics.text}, opts=self.child()
+        )
+        sync = config.topic_sync
+        args = [
+            *sync.command,
+            "--bootstrap-servers", inputs.settings.get("KAFKA_BOOTSTRAP_SERVERS", ""),
+            "--replication-factor", str(inputs.replication_factor),
+            "--min-insync-replicas", str(inputs.min_insync_replicas),
+            "--topics-file", "/etc/topics/topics.yaml",
+            *sync.extra_args,
+        ]  # fmt: skip
+        self.topic_sync_job_name = f"topic-sync-{inputs.topics.sha256[:10]}"
+        self.topic_sync = k8s.batch.v1.Job(
+            f"{name}-{self.topic_sync_job_name}",
+            metadata=self._meta(self.topic_sync_job_name),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=4,
+                ttl_seconds_after_finished=7 * 24 * 3600,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": "topic-sync"}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name="topic-sync",
+                        restart_policy="OnFailure",
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="topic-sync",
+                                image=inputs.image,
+                                command=args,
+                                env_from=env_from,
+                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="topics", mount_path="/etc/topics")],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="topics", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="topics")
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=self.child(depends_on=[topics_map]),
+        )
+        for workload, cron in (("etl", config.etl), ("quality", config.quality)):
+            k8s.batch.v1.CronJob(
+                f"{name}-{workload}",
+                metadata=self._meta(workload),
+                spec=k8s.batch.v1.CronJobSpecArgs(
+                    schedule=cron.schedule,
+                    concurrency_policy="Forbid",
+                    successful_jobs_history_limit=3,
+                    failed_jobs_history_limit=5,
+                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                        spec=k8s.batch.v1.JobSpecArgs(
+                            backoff_limit=2,
+                            template=k8s.core.v1.PodTemplateSpecArgs(
+                                metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": workload}),
+                                spec=k8s.core.v1.PodSpecArgs(
+                                    service_account_name=workload,
+                                    restart_policy="Never",
+                                    containers=[container(workload, cron.command, cron.resources)],
+                                ),
+                            ),
+                        )
+                    ),
+                ),
+                opts=self.child(),
+            )
+        self.register_outputs({"topic_sync_job": self.topic_sync_job_name})
+
+    def _meta(
+        self, name: str, annotations: Mapping[str, pulumi.Input[str]] | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=self._ns.metadata.name,
+            labels={"app.kubernetes.io/part-of": "affiliate-analytics", "app.kubernetes.io/managed-by": "pulumi"},
+            annotations=dict(annotations) if annotations else None,
+        )
+
+    def _deployment(self, app: str, replicas: int, container: k8s.core.v1.ContainerArgs) -> k8s.apps.v1.Deployment:
+        return k8s.apps.v1.Deployment(
+            f"workloads-{app}",
+            metadata=self._meta(app),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": app}),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": app}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=app,
+                        containers=[container],
+                        topology_spread_constraints=[
+                            k8s.core.v1.TopologySpreadConstraintArgs(
+                                max_skew=1,
+                                topology_key="topology.kubernetes.io/zone",
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": app}),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=self.child(),
+        )
+
+    def _service(self, app: str, port: int) -> None:
+        k8s.core.v1.Service(
+            f"workloads-{app}",
+            metadata=self._meta(app),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector={"app": app},
+                ports=[k8s.core.v1.ServicePortArgs(port=port, target_port=port, name="http")],
+            ),
+            opts=self.child(),
+        )
