@@ -38,7 +38,7 @@ export function init(cfg: Config): Api {
   const on = (t: EventTarget, type: string, fn: (e: Any) => unknown, capture?: boolean): void =>
     t.addEventListener(type, fn, capture);
   const closest = (e: Event | Element | null, sel: string): El | null =>
-    e && ((('target' in e ? e.target : e) as Element).closest?.(sel) as El | null);
+    e && (((e instanceof Event ? e.target : e) as Element).closest?.(sel) as El | null);
   const tr = createTransport(cfg.endpoint + '/v1/events', cfg.maxBatch || 20, cfg.flushInterval || 3000, log);
 
   // ---- consent ---------------------------------------------------------------------------
@@ -86,8 +86,8 @@ export function init(cfg: Config): Api {
       : 'desktop',
     viewport_width: w.innerWidth,
     viewport_height: w.innerHeight,
-    language: nav.language || null,
-    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || null,
+    language: nav.language,
+    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     consent_state: consent,
   });
 
@@ -237,8 +237,8 @@ export function init(cfg: Config): Api {
   // ---- chart interactions ------------------------------------------------------------------
   let chart: Api['chart'] = () => {};
   if (__CHARTS__) {
+    // The action is not checked here: the collector dead-letters an unknown one (schema enum).
     chart = (chartId, action, x = {}) => {
-      if (!/^(filter|sort|expand|collapse|compare|paginate)$/.test(action)) return log('bad chart action', action);
       const field = x.field || null;
       const value = x.value || null;
       const st = (states[chartId] ||= { sort_field: null, sort_direction: null, filters: {}, page: null });
@@ -295,14 +295,14 @@ export function init(cfg: Config): Api {
     on(w, 'popstate', () => pageView('spa'));
     on(w, 'pageshow', (e: PageTransitionEvent) => e.persisted && pageView('bfcache_restore', null, 1));
     on(d, 'visibilitychange', () => d.visibilityState == 'hidden' && tr.flush(1));
-    on(w, 'pagehide', () => tr.flush(1));
+    on(w, 'pagehide', () => tr.flush(2));
     on(d, 'consentPolicyChanged', readConsent);
     on(d, 'consentPolicyManagerReady', readConsent);
     on(d, 'prerenderingchange', readConsent);
     if (__WIX__) {
       const register = (): void => {
         try {
-          w.wixDevelopersAnalytics.register('affiliate-analytics', (name: string, data: Any) => name == 'PageView' && pageView('spa', data && data.pageId));
+          w.wixDevelopersAnalytics.register('aa', (name: string, data: Any) => name == 'PageView' && pageView('spa', data && data.pageId));
         } catch {
           /* not on Wix */
         }

@@ -7,6 +7,8 @@
 // Retry-After) moves to a bounded queue in localStorage that survives the next page load and is
 // retried with jittered exponential backoff; while the queue is backing off, fresh events join
 // it instead of hitting a failing collector. 413 halves the batch size; other 4xx drop the batch.
+// Requests still in flight when the page is left (pagehide) are not retried: keepalive delivers
+// them, and resending from the next page would duplicate them.
 import type { ClickTransport, Ev } from './types';
 import { load, save } from './util';
 
@@ -38,8 +40,8 @@ export function backoff(n: number, retryAfterSeconds: number, random: number): n
 }
 
 export interface Transport {
-  add(ev: Ev, urgent?: boolean | 0 | 1): void;
-  flush(urgent?: boolean | 0 | 1): void;
+  add(ev: Ev, urgent?: 0 | 1): void;
+  flush(urgent?: 0 | 1 | 2): void;
   clear(): void;
 }
 
@@ -49,6 +51,8 @@ export function createTransport(url: string, maxBatch: number, interval: number,
   let timer: ReturnType<typeof setTimeout> | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let limit = maxBatch;
+  /** Incremented when the page is left: requests in flight then are the browser's to finish. */
+  let left = 0;
 
   /** Remove and return the next batch from src: at most `limit` events and BODY_LIMIT characters (at least one event). */
   const take = (src: Ev[]): Ev[] => {
@@ -59,6 +63,7 @@ export function createTransport(url: string, maxBatch: number, interval: number,
 
   const send = (batch: Ev[]): Promise<number[]> => {
     const now = Date.now();
+    const epoch = left;
     const body = (via: ClickTransport): string => {
       for (const e of batch) {
         e.context.device_sent_at = now;
@@ -68,9 +73,11 @@ export function createTransport(url: string, maxBatch: number, interval: number,
     };
     try {
       // A string body is sent as text/plain;charset=UTF-8: a CORS-simple request, no preflight.
-      return fetch(url, { method: 'POST', body: body('fetch_keepalive'), keepalive: true, credentials: 'omit' }).then(
+      return fetch(url, { method: 'POST', body: body('fetch_keepalive'), keepalive: true }).then(
         (r) => [r.status, +(r.headers.get('retry-after') || 0) || 0],
-        () => [0, 0],
+        // A keepalive request outlives its page: if the page was left while it was in flight, the
+        // rejection only means the page stopped listening. Retrying it would duplicate it.
+        () => [epoch == left ? 0 : 200, 0],
       );
     } catch {
       return Promise.resolve([navigator.sendBeacon(url, body('beacon')) ? 200 : 0, 0]);
@@ -90,10 +97,10 @@ export function createTransport(url: string, maxBatch: number, interval: number,
     if (c == 1) {
       if (!fromQueue) r.e = r.e.concat(batch);
       r.at = now + backoff(++r.n, retryAfter!, Math.random());
-      log('retry in', r.at - now, 'ms after status', status);
+      log('retry', status);
     } else {
       if (fromQueue) r.e = r.e.filter((e) => !batch.some((b) => b.event_id == e.event_id));
-      if (c) log('dropped', batch.length, 'events: status', status);
+      if (c) log('drop', status);
       else r.n = 0;
     }
     r.e = r.e.filter((e) => now - e.context.device_created_at < MAX_EVENT_AGE).slice(-MAX_RETRY_EVENTS);
@@ -123,12 +130,14 @@ export function createTransport(url: string, maxBatch: number, interval: number,
     });
   };
 
-  const flush = (urgent?: boolean | 0 | 1): void => {
+  /** urgent: 1 send everything now (affiliate click, page hidden); 2 the same when the page is left (pagehide). */
+  const flush = (urgent?: 0 | 1 | 2): void => {
     if (!urgent) return pump();
     while (q.length) {
       const batch = take(q);
       send(batch).then((res) => settle(batch, res, false));
     }
+    if (urgent > 1) left++;
   };
 
   return {

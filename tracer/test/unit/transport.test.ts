@@ -46,7 +46,7 @@ describe('transport: batching', () => {
     expect(calls).toHaveLength(1);
     expect(ids(0)).toEqual(['e1', 'e2']);
     expect(typeof calls[0]!.init.body).toBe('string'); // string body: text/plain;charset=UTF-8
-    expect(calls[0]!.init).toMatchObject({ method: 'POST', keepalive: true, credentials: 'omit' });
+    expect(calls[0]!.init).toMatchObject({ method: 'POST', keepalive: true });
     expect(calls[0]!.init.headers).toBeUndefined();
     const sent = calls[0]!.body.events.map((e) => e.context.device_sent_at);
     expect(sent).toEqual([Date.now(), Date.now()]);
@@ -185,6 +185,25 @@ describe('transport: retry', () => {
     expect(stored()).toBeNull();
   });
 
+  it('does not retry a request that was in flight when the page was left (keepalive delivers it)', async () => {
+    let fail!: (e: Error) => void;
+    replies.push(new Promise<never>((_, rej) => (fail = rej)));
+    const t = createTransport(URL_, 20, 1000, () => {});
+    t.add(ev(1, 'affiliate_click'), 1);
+    t.flush(2); // pagehide
+    fail(new TypeError('page frozen'));
+    await tick();
+    expect(stored()).toBeNull();
+  });
+
+  it('retries a request that failed while the page stayed open', async () => {
+    replies.push('network');
+    const t = createTransport(URL_, 20, 1000, () => {});
+    t.add(ev(1, 'affiliate_click'), 1);
+    await tick();
+    expect(stored()!.e.map((e) => e.event_id)).toEqual(['e1']);
+  });
+
   it('halves the batch on 413 and delivers every event', async () => {
     replies.push(413);
     const t = createTransport(URL_, 4, 1000, () => {});
@@ -205,7 +224,7 @@ describe('transport: retry', () => {
     await tick(600_000);
     expect(calls).toHaveLength(1);
     expect(stored()).toBeNull();
-    expect(log).toHaveBeenCalledWith('dropped', 1, 'events: status', 400);
+    expect(log).toHaveBeenCalledWith('drop', 400);
   });
 
   it(`bounds the persisted queue to ${MAX_RETRY_EVENTS} events, dropping the oldest`, async () => {
