@@ -235,26 +235,31 @@ export function init(cfg: Config): Api {
   }
 
   // ---- chart interactions ------------------------------------------------------------------
-  let chart: Api['chart'] = () => {};
+  let chart: (...a: [...Parameters<Api['chart']>, number?]) => void = () => {};
   if (__CHARTS__) {
     // The action is not checked here: the collector dead-letters an unknown one (schema enum).
-    chart = (chartId, action, x = {}) => {
+    chart = (chartId, action, x = {}, settle?: number) => {
       const field = x.field || null;
       const value = x.value || null;
       const st = (states[chartId] ||= { sort_field: null, sort_direction: null, filters: {}, page: null });
       if (action == 'sort') (st.sort_field = field), (st.sort_direction = value);
       if (action == 'filter' && field) value ? (st.filters[field] = value) : delete st.filters[field];
       if (action == 'paginate') st.page = +value! || null;
-      const root = d.querySelector<El>(`[data-aa-chart="${CSS.escape(chartId)}"]`);
-      const shown = root ? [...root.querySelectorAll<El>(PRODUCT)].filter((el) => el.getClientRects().length) : [];
-      emit('chart_interaction', {
-        chart_id: chartId,
-        action,
-        field,
-        value,
-        result_count: x.resultCount ?? (root ? +(root.dataset.aaResults || shown.length) : null),
-        visible_product_order: x.order || shown.map((el) => el.dataset.aaProduct!),
-      });
+      // The state changes now, so rows rendered by this action carry it in their impressions; the
+      // visible products are read once the chart has re-rendered.
+      const send = (): void => {
+        const root = d.querySelector<El>(`[data-aa-chart="${CSS.escape(chartId)}"]`);
+        const shown = root ? [...root.querySelectorAll<El>(PRODUCT)].filter((el) => el.getClientRects().length) : [];
+        emit('chart_interaction', {
+          chart_id: chartId,
+          action,
+          field,
+          value,
+          result_count: x.resultCount ?? (root ? +(root.dataset.aaResults || shown.length) : null),
+          visible_product_order: x.order || shown.map((el) => el.dataset.aaProduct!),
+        });
+      };
+      settle ? setTimeout(send, settle) : send();
     };
     // Buttons and links act on click, form controls on change. Capture phase: the attributes are
     // read before the site's own handler changes them (e.g. expand → collapse).
@@ -266,7 +271,7 @@ export function init(cfg: Config): Api {
       if ((e.type == 'change') != ctl) return;
       const input = el as HTMLInputElement;
       const value = ctl ? (input.type == 'checkbox' && !input.checked ? '' : input.value) : el.dataset.aaValue;
-      setTimeout(() => chart(root.dataset.aaChart!, el.dataset.aaAction as ChartAction, { field: el.dataset.aaField, value }), SETTLE_MS);
+      chart(root.dataset.aaChart!, el.dataset.aaAction as ChartAction, { field: el.dataset.aaField, value }, SETTLE_MS);
     };
     on(d, 'click', onAction, true);
     on(d, 'change', onAction, true);

@@ -23,7 +23,7 @@ export interface Harness {
   collector: Collector;
   site: Site;
   merchant: Site;
-  /** Config overrides merged into window.aaConfig by /config.js. */
+  /** Config overrides merged into window.aaConfig by /config.js (tests flush every 500 ms instead of 3 s). */
   config: Record<string, unknown>;
   /** Script the demo pages load instead of /aa.js (e.g. '/aa.core.js'). */
   script: string;
@@ -38,7 +38,7 @@ export interface Harness {
 
 export async function setup(): Promise<Harness> {
   const collector = await startCollector();
-  const h = { config: {}, script: '/aa.js' } as Harness;
+  const h = { config: { flushInterval: 500 }, script: '/aa.js' } as unknown as Harness;
   const merchant = await startSite({ collector: collector.url });
   // The embedded chart iframe is served by the merchant server's origin: cross-origin, as on Wix.
   const site2 = await startSite({
@@ -79,7 +79,7 @@ export async function setup(): Promise<Harness> {
       collector.requests.length = 0;
       collector.replies.length = 0;
       collector.violations.length = 0;
-      h.config = {};
+      h.config = { flushInterval: 500 };
       h.script = '/aa.js';
     },
     async close() {
