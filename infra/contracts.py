@@ -209,3 +209,59 @@ def load_topics(path: Path) -> TopicMap:
         text=text,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+@dataclass(frozen=True)
+class RawColumn:
+    """A column of a RAW table: ``source`` is the Parquet path the pipe's COPY reads it from."""
+
+    name: str
+    snowflake_type: str
+    nullable: bool
+    pii_class: str | None
+    source: str
+
+
+def _strongest(classes: list[str]) -> str | None:
+    return next((c for c in _PII_PRECEDENCE if c in classes), None)
+
+
+def raw_columns(contract: AvroContract, stable_record: str = "context") -> tuple[RawColumn, ...]:
+    """The RAW table of an event type: typed top-level columns, the stable context flattened to
+    typed columns, the full record as VARIANT (``RECORD``), and load metadata.
+
+    This mirrors the RAW contract the warehouse issue generates; both derive from ``schemas/``.
+    """
+    schema = json.loads(contract.definition)
+    columns: list[RawColumn] = []
+    for field in schema.get("fields", []):
+        name = field["name"]
+        records = _records_in(field["type"])
+        if name == stable_record and records:
+            for inner in records[0]:
+                sf_type, nullable = _snowflake_type(inner["type"])
+                classes = [p.pii_class for p in contract.pii_fields if p.path.startswith(f"{name}.{inner['name']}")]
+                columns.append(
+                    RawColumn(inner["name"].upper(), sf_type, nullable, _strongest(classes), f"{name}.{inner['name']}")
+                )
+            continue
+        sf_type, nullable = _snowflake_type(field["type"])
+        classes = [p.pii_class for p in contract.pii_fields if p.path == name or p.path.startswith(f"{name}.")]
+        columns.append(RawColumn(name.upper(), sf_type, nullable, _strongest(classes), name))
+    everything = _strongest([p.pii_class for p in contract.pii_fields])
+    columns.append(RawColumn("RECORD", "VARIANT", False, everything, "$1"))
+    columns.append(RawColumn("_FILE_NAME", "VARCHAR", False, None, "METADATA$FILENAME"))
+    columns.append(RawColumn("_LOADED_AT", "TIMESTAMP_LTZ(9)", False, None, "CURRENT_TIMESTAMP()"))
+    return tuple(columns)
+
+
+def copy_select(columns: tuple[RawColumn, ...]) -> str:
+    """The SELECT list of a Snowpipe COPY transformation reading Parquet ``$1``."""
+    parts: list[str] = []
+    for column in columns:
+        if column.source in ("$1", "METADATA$FILENAME", "CURRENT_TIMESTAMP()"):
+            parts.append(column.source)
+        else:
+            path = ".".join(f'"{p}"' for p in column.source.split("."))
+            parts.append(f"$1:{path}::{column.snowflake_type}")
+    return ", ".join(parts)

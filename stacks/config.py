@@ -34,6 +34,7 @@ from infra.observability import ObservabilityConfig
 from infra.registry import RegistryConfig
 from infra.streaming import StreamingConfig
 from infra.tagging import TagsConfig
+from infra.warehouse import WarehouseConfig
 from infra.workloads import WorkloadsConfig
 
 PROJECT = "affiliate-analytics"
@@ -63,6 +64,7 @@ class StackConfig(Settings):
     workloads: WorkloadsConfig
     streaming: StreamingConfig
     observability: ObservabilityConfig
+    warehouse: WarehouseConfig
 
 
 class StackConfigError(ValueError):

@@ -18,6 +18,7 @@ from infra.observability import Observability, Targets
 from infra.registry import Registry
 from infra.streaming import Streaming
 from infra.tagging import Tagging, aws_provider, register_component_tags
+from infra.warehouse import Warehouse, snowflake_provider
 from infra.workloads import NAMESPACE, WorkloadInputs, Workloads
 from stacks.config import PROJECT, StackConfig, parse, secrets_from_pulumi, stack_file, values_from_pulumi
 
@@ -51,6 +52,7 @@ class Platform:
     workloads: Workloads
     streaming: Streaming
     observability: Observability
+    warehouse: Warehouse
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:
         return {
@@ -69,6 +71,8 @@ class Platform:
             "kubeconfig": pulumi.Output.secret(self.kubernetes.kubeconfig),
             "topicSyncJob": self.workloads.topic_sync_job_name,
             "alertTopicArns": self.observability.topic_arns,
+            "snowflakeIntegrationRoleArn": self.warehouse.integration_role_arn,
+            "snowpipes": sorted(self.warehouse.pipes),
         }
 
 
@@ -236,6 +240,18 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         ),
         opts=opts,
     )
+    sf_provider = snowflake_provider("snowflake", config.warehouse, secrets.get("snowflakePrivateKey", ""))
+    warehouse = Warehouse(
+        "warehouse",
+        config.warehouse,
+        config.tags,
+        contracts.schemas,
+        lake_bucket=lake.bucket_names["enriched"],
+        lake_bucket_arn=lake.bucket_arns["enriched"],
+        lake_kms_key_arn=lake.kms_key.arn,
+        event_prefix=config.lake.event_prefix,
+        opts=pulumi.ResourceOptions(providers=[provider, sf_provider]),
+    )
     return Platform(
         network=network,
         lake=lake,
@@ -247,6 +263,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         workloads=workloads,
         streaming=streaming,
         observability=observability,
+        warehouse=warehouse,
     )
 
 

@@ -58,6 +58,16 @@ class Recorder(pulumi.runtime.Mocks):
             out["result"] = "generated-password"
         elif args.typ == "aws:ecr/repository:Repository":
             out["repositoryUrl"] = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{name}"
+        if args.typ.startswith("snowflake:"):
+            database, schema = args.inputs.get("database"), args.inputs.get("schema")
+            parts = [p for p in (database, schema, args.inputs.get("name", name)) if p]
+            out["fullyQualifiedName"] = ".".join(f'"{p}"' for p in parts)
+        if args.typ == "snowflake:index/pipe:Pipe":
+            out["notificationChannel"] = "arn:aws:sqs:eu-west-1:999999999999:sf-snowpipe-AIDA"
+        if args.typ == "snowflake:index/storageIntegrationAws:StorageIntegrationAws":
+            out["describeOutputs"] = [
+                {"iamUserArn": "arn:aws:iam::999999999999:user/sf-abc", "externalId": "EXAMPLEORG_SFCRole=1_abc"}
+            ]
         out.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1].lower()}/{name}")
         if args.typ.startswith("aws:s3/bucket:Bucket"):
             out.setdefault("bucket", f"{name}-bucket")
@@ -65,12 +75,12 @@ class Recorder(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:s3:::{name}-bucket"
         return f"{name}-id", out
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}, None
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
-        return {}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
+        return {}, []
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.created if r.typ == typ]
