@@ -11,6 +11,7 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyResource,
     Policy,
     ReportViolation,
     ResourceValidationArgs,
@@ -31,21 +32,23 @@ def _props(value: Any) -> Mapping[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _resource_from_args(args: ResourceValidationArgs) -> Resource:
-    provider = getattr(args, "provider", None)
+def _view(item: ResourceValidationArgs | PolicyResource) -> Resource:
+    """The rules' view of a CrossGuard resource (validation args and stack resources alike)."""
+    dependencies = getattr(item, "property_dependencies", None) or {}
     return Resource(
-        type=args.resource_type,
-        name=args.name,
-        urn=args.urn,
-        props=_props(args.props),
-        provider_props=_props(getattr(provider, "props", None)),
-        protect=bool(getattr(getattr(args, "opts", None), "protect", False)),
+        type=item.resource_type,
+        name=item.name,
+        urn=item.urn,
+        props=_props(item.props),
+        provider_props=_props(getattr(getattr(item, "provider", None), "props", None)),
+        protect=bool(getattr(getattr(item, "opts", None), "protect", False)),
+        dependencies={k: [d.urn for d in v] for k, v in dependencies.items()},
     )
 
 
 def _resource_validator(rule: Rule) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        res = _resource_from_args(args)
+        res = _view(args)
         if rule.applies(res):
             for message in rule.check(res):
                 report_violation(message, None)
@@ -55,21 +58,7 @@ def _resource_validator(rule: Rule) -> Callable[[ResourceValidationArgs, ReportV
 
 def _stack_validator(rule: StackRule) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = []
-        for r in args.resources:
-            deps = {k: [d.urn for d in v] for k, v in (getattr(r, "property_dependencies", None) or {}).items()}
-            provider = getattr(r, "provider", None)
-            resources.append(
-                Resource(
-                    type=r.resource_type,
-                    name=r.name,
-                    urn=r.urn,
-                    props=_props(r.props),
-                    provider_props=_props(getattr(provider, "props", None)),
-                    protect=bool(getattr(getattr(r, "opts", None), "protect", False)),
-                    dependencies=deps,
-                )
-            )
+        resources = [_view(r) for r in args.resources]
         for message in rule.check(resources):
             report_violation(message, None)
 
