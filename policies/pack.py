@@ -11,8 +11,8 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyResource,
     Policy,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
