@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 PY_SRC := infra stacks pipelines policies tests benchmarks
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: bootstrap up down status demo test lint typecheck compat docs docs-check pytest tracer-test bench clean
+.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench clean
 
 bootstrap:            ## install what is missing (apt, uv, Python deps, Kafka jars, npm)
 	@bash scripts/bootstrap.sh
@@ -22,13 +22,17 @@ status:               ## show the local engines
 demo: bootstrap       ## run the pipeline locally; FINISH=1 exits when done instead of staying up
 	@$(RUN) python -m pipelines.demo $(if $(FINISH),--finish,)
 
-test: bootstrap lint compat docs-check pytest tracer-test  ## every check and test
+test: bootstrap lint workflow-lint compat docs-check pytest tracer-test  ## every check and test
 	@echo "make test: all checks passed"
 
 lint:                 ## ruff (lint + format) and pyright
 	@$(RUN) ruff check $(PY_SRC)
 	@$(RUN) ruff format --check $(PY_SRC)
 	@$(RUN) pyright
+
+workflow-lint:        ## actionlint + zizmor over .github/workflows
+	@$${AA_JAR_CACHE:-$$HOME/.cache/affiliate-analytics}/bin/actionlint
+	@$(UV) tool run zizmor@1.32.0 --offline --quiet --config .github/zizmor.yml .github/workflows
 
 compat:               ## Avro BACKWARD compatibility of every schema against main's history
 	@$(RUN) python -m pipelines.contracts.compat

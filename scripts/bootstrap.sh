@@ -17,6 +17,7 @@ if [ -f tracer/package.json ]; then
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -38,6 +39,12 @@ $UV sync --frozen --quiet
 
 say "resolving the Kafka broker jars (cached in ~/.cache/affiliate-analytics)"
 $UV run --frozen python -m pipelines.local.engines fetch >/dev/null
+
+TOOLS="${AA_JAR_CACHE:-$HOME/.cache/affiliate-analytics}/bin"
+if [ ! -x "$TOOLS/actionlint" ]; then
+  say "installing actionlint (Go module proxy) into $TOOLS"
+  GOBIN="$TOOLS" GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+fi
 
 if [ -f tracer/package.json ]; then
   if [ ! -d tracer/node_modules ] || [ tracer/package-lock.json -nt tracer/node_modules/.package-lock.json ]; then
