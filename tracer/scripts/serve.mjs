@@ -18,8 +18,11 @@ const read = (p) => readFileSync(root + p, 'utf8');
  *           config?: () => Record<string, unknown>, script?: () => string }} o
  */
 export function startSite(o) {
+  /** Requests seen, for tests: { path, purpose } (purpose: the Sec-Purpose header of prefetch/prerender). */
+  const requests = [];
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
+    requests.push({ path, purpose: req.headers['sec-purpose'] || null });
     const origin = `http://${req.headers.host}`;
     const fill = (html) =>
       html
@@ -48,7 +51,7 @@ export function startSite(o) {
   return new Promise((resolve) =>
     server.listen(o.port || 0, o.host || '127.0.0.1', () => {
       const url = `http://${o.host || '127.0.0.1'}:${server.address().port}`;
-      resolve({ url, port: server.address().port, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) });
+      resolve({ url, port: server.address().port, requests, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) });
     }),
   );
 }

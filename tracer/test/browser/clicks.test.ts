@@ -28,7 +28,7 @@ describe('affiliate clicks', () => {
     await page.click('#plain');
     await page.waitForURL('**/merchant/p/plain');
     const baseline = await navigationDelay(page);
-    await page.goBack();
+    await page.goBack({ waitUntil: 'commit' });
     await waitFor('page view after coming back', () => h.events('page_view').length == 2);
 
     h.collector.replies.push({ status: 200, delay: 1500 }); // a slow collector must not hold the navigation

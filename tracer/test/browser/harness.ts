@@ -48,7 +48,8 @@ export async function setup(): Promise<Harness> {
     config: () => h.config,
     script: () => h.script,
   });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  // Playwright turns the back/forward cache off by default; visitors' browsers have it on.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
   return Object.assign(h, {
     browser,
     collector,
