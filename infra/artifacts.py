@@ -2,8 +2,8 @@
 
 Creates: an ECR repository for the platform image (immutable tags, scan on push, KMS encryption,
 a lifecycle policy keeping the last N images) and, for each local artifact file that exists at
-deploy time (the pipeline wheel, the tracer bundle), an S3 object in the artifacts bucket under
-``<kind>/<sha256>/<file name>``. The image itself is built and pushed by CI (``docker buildx build
+deploy time (the pipeline wheel), an S3 object in the artifacts bucket under
+``<kind>/<sha256>/<file name>``. The tracer bundle is published by ``infra.cdn``. The image itself is built and pushed by CI (``docker buildx build
 --push -t <repository>:<git sha>``) before ``pulumi up``; the stack takes its tag from config.
 """
 

@@ -92,12 +92,12 @@ def tls_only_statement(bucket_arn: str) -> dict[str, object]:
     }
 
 
-class _SecureBucket:
+class SecureBucket:
     """A bucket with versioning, encryption, public-access blocks and ownership controls."""
 
     def __init__(
         self,
-        owner: Lake,
+        owner: PlatformComponent,
         name: str,
         kms_key: aws.kms.Key | None,
         force_destroy: bool,
@@ -173,10 +173,10 @@ class Lake(PlatformComponent):
         aws.kms.Alias(f"{name}-key", name=f"alias/{name}-lake", target_key_id=self.kms_key.key_id, opts=self.child())
 
         self.buckets: dict[str, aws.s3.Bucket] = {}
-        secure: dict[str, _SecureBucket] = {}
+        secure: dict[str, SecureBucket] = {}
         for kind in BUCKETS:
             key = None if kind == "access-logs" else self.kms_key
-            secure[kind] = _SecureBucket(self, f"{name}-{kind}", key, config.force_destroy)
+            secure[kind] = SecureBucket(self, f"{name}-{kind}", key, config.force_destroy)
             self.buckets[kind] = secure[kind].bucket
 
         logs = self.buckets["access-logs"]
@@ -260,7 +260,7 @@ class Lake(PlatformComponent):
 
     def _bucket_policy(
         self,
-        secure: _SecureBucket,
+        secure: SecureBucket,
         others: Sequence[pulumi.Output[str]] = (),
         extra: Callable[[str, list[str]], list[dict[str, object]]] | None = None,
     ) -> None:
@@ -278,7 +278,7 @@ class Lake(PlatformComponent):
             opts=self.child(depends_on=[secure.public_access_block]),
         )
 
-    def _lifecycle(self, secure: _SecureBucket, rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs]) -> None:
+    def _lifecycle(self, secure: SecureBucket, rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs]) -> None:
         aws.s3.BucketLifecycleConfiguration(
             secure.name,
             bucket=secure.bucket.id,
@@ -290,7 +290,7 @@ class Lake(PlatformComponent):
         self,
         name: str,
         config: LakeConfig,
-        secure: dict[str, _SecureBucket],
+        secure: dict[str, SecureBucket],
         provider: pulumi.ProviderResource,
     ) -> None:
         replica_key = aws.kms.Key(
@@ -317,7 +317,7 @@ class Lake(PlatformComponent):
             opts=self.child(),
         )
         for kind in REPLICATED_BUCKETS:
-            replica = _SecureBucket(self, f"{name}-{kind}-replica", replica_key, config.force_destroy, provider)
+            replica = SecureBucket(self, f"{name}-{kind}-replica", replica_key, config.force_destroy, provider)
             self._bucket_policy(replica)
             self.replicas[kind] = replica.bucket
             source = secure[kind]

@@ -172,13 +172,14 @@ class Workloads(PlatformComponent):
             ),
             opts=self.child(),
         )
+        self.load_balancer_name = f"{NAMESPACE}-collector"
         listen = '[{"HTTPS": 443}]' if config.certificate_arn else '[{"HTTP": 80}]'
         annotations: dict[str, str] = {
             "alb.ingress.kubernetes.io/scheme": "internet-facing",
             "alb.ingress.kubernetes.io/target-type": "ip",
             "alb.ingress.kubernetes.io/listen-ports": listen,
             "alb.ingress.kubernetes.io/healthcheck-path": "/healthz",
-            "alb.ingress.kubernetes.io/load-balancer-name": f"{NAMESPACE}-collector",
+            "alb.ingress.kubernetes.io/load-balancer-name": self.load_balancer_name,
         }
         if config.certificate_arn:
             annotations["alb.ingress.kubernetes.io/certificate-arn"] = config.certificate_arn

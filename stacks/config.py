@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from infra.artifacts import ArtifactsConfig
 from infra.cache import CacheConfig
+from infra.cdn import CdnConfig
 from infra.component import Settings
 from infra.kafka import KafkaConfig
 from infra.kubernetes import KubernetesConfig
@@ -65,6 +66,7 @@ class StackConfig(Settings):
     streaming: StreamingConfig
     observability: ObservabilityConfig
     warehouse: WarehouseConfig
+    cdn: CdnConfig
 
 
 class StackConfigError(ValueError):

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 
 from infra.artifacts import Artifacts
 from infra.cache import Cache
+from infra.cdn import Cdn
 from infra.contracts import AvroContract, TopicMap, load_schemas, load_topics
 from infra.kafka import Kafka
 from infra.kubernetes import Kubernetes, policy_document
@@ -53,6 +55,7 @@ class Platform:
     streaming: Streaming
     observability: Observability
     warehouse: Warehouse
+    cdn: Cdn
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:
         return {
@@ -73,6 +76,9 @@ class Platform:
             "alertTopicArns": self.observability.topic_arns,
             "snowflakeIntegrationRoleArn": self.warehouse.integration_role_arn,
             "snowpipes": sorted(self.warehouse.pipes),
+            "cdnDomainName": self.cdn.domain_name,
+            "tracerKey": self.cdn.tracer_key,
+            "staticBucket": self.cdn.static_bucket,
         }
 
 
@@ -230,6 +236,18 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         settings,
         opts=pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[workloads, kubernetes]),
     )
+    tracer = REPO_ROOT / config.artifacts.tracer_bundle
+    cdn = Cdn(
+        "cdn",
+        config.cdn,
+        collector_origin=workloads.collector_hostname,
+        tracer_bundle=tracer if tracer.is_file() else None,
+        opts=opts,
+    )
+    alb = aws.lb.get_load_balancer_output(
+        name=workloads.load_balancer_name,
+        opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[workloads]),
+    )
     observability = Observability(
         "observability",
         config.observability,
@@ -237,6 +255,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
             msk_cluster_name=kafka.cluster_name,
             broker_count=config.kafka.broker_count,
             redis_group_id=cache.group_id,
+            alb_arn_suffix=alb.arn_suffix,
         ),
         opts=opts,
     )
@@ -264,6 +283,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         streaming=streaming,
         observability=observability,
         warehouse=warehouse,
+        cdn=cdn,
     )
 
 

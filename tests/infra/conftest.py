@@ -80,6 +80,8 @@ class Recorder(pulumi.runtime.Mocks):
             return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}, []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
+        if args.token == "aws:lb/getLoadBalancer:getLoadBalancer":
+            return {"arn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1", "arnSuffix": "app/x/1"}, []
         return {}, []
 
     def of_type(self, typ: str) -> list[Recorded]:

@@ -25,7 +25,9 @@ def test_component_tag_names_the_owning_component(dev: Recorder):
     assert dev.one("aws:msk/cluster:Cluster").inputs["tags"]["component"] == "kafka"
     assert dev.one("aws:ec2/vpc:Vpc").inputs["tags"]["component"] == "network"
     assert dev.one("aws:glue/registry:Registry").inputs["tags"]["component"] == "registry"
-    assert {r.inputs["tags"]["component"] for r in dev.of_type("aws:s3/bucket:Bucket")} == {"lake"}
+    assert {
+        r.inputs["tags"]["component"] for r in dev.of_type("aws:s3/bucket:Bucket") if r.name.startswith("lake-")
+    } == {"lake"}
 
 
 def test_provider_default_tags_carry_the_stack_values(prod: Recorder):
@@ -72,7 +74,7 @@ def test_dev_inventory(dev: Recorder):
     inv = _inventory(dev)
     assert inv["aws:ec2/subnet:Subnet"] == 4
     assert inv["aws:ec2/natGateway:NatGateway"] == 1
-    assert inv["aws:s3/bucket:Bucket"] == 5
+    assert inv["aws:s3/bucket:Bucket"] == 6  # five lake buckets + the CDN's static bucket
     assert inv["aws:msk/cluster:Cluster"] == 1
     assert inv["aws:glue/schema:Schema"] == 6
     assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 0
@@ -83,7 +85,7 @@ def test_prod_inventory(prod: Recorder):
     inv = _inventory(prod)
     assert inv["aws:ec2/subnet:Subnet"] == 6
     assert inv["aws:ec2/natGateway:NatGateway"] == 3
-    assert inv["aws:s3/bucket:Bucket"] == 7  # five + two replicas
+    assert inv["aws:s3/bucket:Bucket"] == 8  # five + two replicas + static
     assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 2
     assert inv["aws:costexplorer/costAllocationTag:CostAllocationTag"] == 5
 
@@ -199,3 +201,33 @@ def test_alarms_cover_msk_redis_lag_and_snowpipe(prod: Recorder):
     } <= set(alarms)
     assert alarms["alarm-msk-disk-broker-1"]["threshold"] == 75
     assert alarms["alarm-redis-memory"]["alarmActions"] == alarms["alarm-redis-memory"]["okActions"]
+
+
+def test_cdn_serves_tracer_from_private_bucket_and_collector_paths_uncached(dev: Recorder):
+    dist = dev.one("aws:cloudfront/distribution:Distribution").inputs
+    origins = {o["originId"]: o for o in dist["origins"]}
+    assert origins["static"]["originAccessControlId"] == "cdn-oac-id"
+    assert origins["collector"]["customOriginConfig"]["originProtocolPolicy"] == "http-only"
+    behaviors = {b["pathPattern"]: b for b in dist["orderedCacheBehaviors"]}
+    assert set(behaviors) == {"/v1/*", "/r"}
+    for b in behaviors.values():
+        assert b["targetOriginId"] == "collector"
+        assert b["cachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+        assert b["originRequestPolicyId"] == "cdn-collector-id"
+    assert "POST" in behaviors["/v1/*"]["allowedMethods"]
+    assert dist["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
+    headers = dev.one("aws:cloudfront/originRequestPolicy:OriginRequestPolicy").inputs["headersConfig"]
+    assert {"CloudFront-Viewer-Country", "CloudFront-Viewer-City", "CloudFront-Viewer-Address"} <= set(
+        headers["headers"]["items"]
+    )
+    policy = json.loads(dev.one("aws:s3/bucketPolicy:BucketPolicy", "cdn-static").inputs["policy"])
+    read = policy["Statement"][1]
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert read["Condition"]["StringEquals"]["AWS:SourceArn"].endswith("cdn-distribution")
+
+
+def test_collector_alarms_watch_the_ingress_load_balancer(dev: Recorder):
+    alarms = {r.name: r.inputs for r in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarms["alarm-collector-5xx"]["dimensions"] == {"LoadBalancer": "app/x/1"}
+    assert alarms["alarm-collector-latency-p99"]["extendedStatistic"] == "p99"
+    assert alarms["alarm-collector-latency-p99"]["threshold"] == 1.0
