@@ -235,6 +235,7 @@ class Lake(PlatformComponent):
             )
 
         event_types = sorted(t for t in retention_days if t != "dead_letter")
+        event_rules: dict[str, list[aws.s3.BucketLifecycleConfigurationRuleArgs]] = {}
         for kind in EVENT_BUCKETS:
             rules = [housekeeping()] + [
                 expiring(
@@ -245,6 +246,7 @@ class Lake(PlatformComponent):
                 for event_type in event_types
             ]
             self._lifecycle(secure[kind], rules)
+            event_rules[kind] = rules
         dead_letter_days = config.dead_letter_days or retention_days.get("dead_letter")
         self._lifecycle(secure["dead-letter"], [housekeeping(), expiring("tier-all", "", dead_letter_days)])
         self._lifecycle(secure["artifacts"], [housekeeping()])
@@ -252,7 +254,7 @@ class Lake(PlatformComponent):
 
         self.replicas: dict[str, aws.s3.Bucket] = {}
         if config.replication.enabled and replica_provider is not None:
-            self._replicate(name, config, secure, replica_provider)
+            self._replicate(name, config, secure, replica_provider, event_rules)
 
         self.bucket_names = {kind: bucket.bucket for kind, bucket in self.buckets.items()}
         self.bucket_arns = {kind: bucket.arn for kind, bucket in self.buckets.items()}
@@ -263,6 +265,7 @@ class Lake(PlatformComponent):
         secure: SecureBucket,
         others: Sequence[pulumi.Output[str]] = (),
         extra: Callable[[str, list[str]], list[dict[str, object]]] | None = None,
+        provider: pulumi.ProviderResource | None = None,
     ) -> None:
         """TLS-only bucket policy; ``extra`` adds statements given the bucket ARN and ``others``' ARNs."""
 
@@ -275,15 +278,20 @@ class Lake(PlatformComponent):
             secure.name,
             bucket=secure.bucket.id,
             policy=pulumi.Output.all(secure.bucket.arn, *others).apply(document),
-            opts=self.child(depends_on=[secure.public_access_block]),
+            opts=self.child(depends_on=[secure.public_access_block], provider=provider),
         )
 
-    def _lifecycle(self, secure: SecureBucket, rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs]) -> None:
+    def _lifecycle(
+        self,
+        secure: SecureBucket,
+        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs],
+        provider: pulumi.ProviderResource | None = None,
+    ) -> None:
         aws.s3.BucketLifecycleConfiguration(
             secure.name,
             bucket=secure.bucket.id,
             rules=rules,
-            opts=self.child(depends_on=[secure.versioning]),
+            opts=self.child(depends_on=[secure.versioning], provider=provider),
         )
 
     def _replicate(
@@ -292,6 +300,7 @@ class Lake(PlatformComponent):
         config: LakeConfig,
         secure: dict[str, SecureBucket],
         provider: pulumi.ProviderResource,
+        rules: Mapping[str, list[aws.s3.BucketLifecycleConfigurationRuleArgs]],
     ) -> None:
         replica_key = aws.kms.Key(
             f"{name}-replica-key",
@@ -318,7 +327,8 @@ class Lake(PlatformComponent):
         )
         for kind in REPLICATED_BUCKETS:
             replica = SecureBucket(self, f"{name}-{kind}-replica", replica_key, config.force_destroy, provider)
-            self._bucket_policy(replica)
+            self._bucket_policy(replica, provider=provider)
+            self._lifecycle(replica, rules[kind], provider)  # replicas expire with their sources
             self.replicas[kind] = replica.bucket
             source = secure[kind]
             policy = pulumi.Output.all(source.bucket.arn, replica.bucket.arn, self.kms_key.arn, replica_key.arn).apply(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,29 +136,31 @@ def run_program(stack: str, overrides: dict[str, Any] | None = None) -> tuple[Re
 
 
 _PROGRAMS: dict[str, Recorder] = {}
+DURATIONS: dict[str, float] = {}
+
+
+def _program(name: str) -> Recorder:
+    if name not in _PROGRAMS:
+        started = time.perf_counter()
+        _PROGRAMS[name] = run_program(name)[0]
+        DURATIONS[name] = time.perf_counter() - started
+    return _PROGRAMS[name]
 
 
 @pytest.fixture(params=["dev", "prod"])
 def stack(request: pytest.FixtureRequest) -> Recorder:
     """The recorded resources of the whole program for each stack (run once per session)."""
-    name: str = request.param
-    if name not in _PROGRAMS:
-        _PROGRAMS[name] = run_program(name)[0]
-    return _PROGRAMS[name]
+    return _program(request.param)
 
 
 @pytest.fixture
 def dev() -> Recorder:
-    if "dev" not in _PROGRAMS:
-        _PROGRAMS["dev"] = run_program("dev")[0]
-    return _PROGRAMS["dev"]
+    return _program("dev")
 
 
 @pytest.fixture
 def prod() -> Recorder:
-    if "prod" not in _PROGRAMS:
-        _PROGRAMS["prod"] = run_program("prod")[0]
-    return _PROGRAMS["prod"]
+    return _program("prod")
 
 
 def is_taggable(typ: str) -> bool:

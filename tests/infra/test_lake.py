@@ -83,3 +83,15 @@ def test_replication_copies_raw_and_enriched_to_encrypted_replicas(mocks: Record
     assert rule["destination"]["bucket"] == "arn:aws:s3:::lake-raw-replica-bucket"
     assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"] == {"status": "Enabled"}
     assert rule["destination"]["encryptionConfiguration"]["replicaKmsKeyId"].endswith("lake-replica-key")
+
+
+def test_replica_buckets_and_their_settings_live_in_the_replica_region(mocks: Recorder):
+    config = LakeConfig(replication=ReplicationConfig(enabled=True, region="eu-central-1"))
+    mocked(lambda: _build(config, replica=True))
+
+    replica_related = [r for r in mocks.created if "-replica" in r.name and r.typ.startswith("aws:s3/")]
+    assert len(replica_related) >= 14  # 2 buckets x (bucket, versioning, sse, pab, ownership, policy, lifecycle)
+    for r in replica_related:
+        assert "pulumi:providers:aws::replica" in (r.provider or ""), (r.typ, r.name)
+    lifecycle = _by_bucket(mocks, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert lifecycle["lake-raw-replica"]["rules"] == lifecycle["lake-raw"]["rules"]
