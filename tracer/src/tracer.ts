@@ -67,6 +67,9 @@ export function init(cfg: Config): Api {
   let lastUrl = '';
   let referrer: string | null = d.referrer || null;
 
+  // Read once: they do not change within a page, and a click handler should do little work.
+  const deviceClass = w.matchMedia?.('(pointer:coarse)').matches ? (Math.min(screen.width, screen.height) < 600 ? 'mobile' : 'tablet') : 'desktop';
+  const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const context = (s: SessionState, now: number): Context => ({
     tracker_version: 'js-' + __VERSION__,
     site_id: cfg.site,
@@ -79,15 +82,11 @@ export function init(cfg: Config): Api {
     session_index: s.n,
     visitor_id: s.v,
     device_created_at: now,
-    device_class: w.matchMedia?.('(pointer:coarse)').matches
-      ? Math.min(screen.width, screen.height) < 600
-        ? 'mobile'
-        : 'tablet'
-      : 'desktop',
+    device_class: deviceClass,
     viewport_width: w.innerWidth,
     viewport_height: w.innerHeight,
     language: nav.language,
-    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    timezone,
     consent_state: consent,
   });
 
@@ -134,7 +133,7 @@ export function init(cfg: Config): Api {
   };
 
   // ---- affiliate clicks --------------------------------------------------------------------
-  /** Click ids sent at pointerdown, so the click that follows is not sent again. */
+  /** When each link's last pointerdown was sent, so the click that follows is not sent again. */
   const down = new WeakMap<Element, number>();
   /** Link targets before the tracer rewrote them (sub-id, redirect). */
   const hrefs = new WeakMap<Element, string>();

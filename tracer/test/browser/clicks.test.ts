@@ -64,6 +64,26 @@ describe('affiliate clicks', () => {
     await ctx.close();
   });
 
+  it('adds no navigation delay: click-to-navigation-start of tagged links matches untagged links (median of 5)', async () => {
+    const ctx = await measuredContext();
+    const page = await ctx.newPage();
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+    const tagged: number[] = [];
+    const plain: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      for (const [sel, into] of [['tr[data-aa-product="zen-13"] a.buy', tagged], ['#plain', plain]] as const) {
+        await page.goto(h.site.url + '/');
+        await page.evaluate((m) => document.body.insertAdjacentHTML('afterbegin', `<a id="plain" href="${m}/merchant/p/plain">plain</a>`), h.merchant.url);
+        await page.click(sel);
+        await page.waitForURL('**/merchant/p/**');
+        into.push(await navigationDelay(page));
+      }
+    }
+    console.log(`click → navigation start, median of 5: tagged affiliate link ${median(tagged).toFixed(1)} ms, untagged link ${median(plain).toFixed(1)} ms`);
+    expect(median(tagged)).toBeLessThan(median(plain) + 20);
+    await ctx.close();
+  });
+
   it('captures a click that opens the merchant in a new tab exactly once', async () => {
     const ctx = await h.context();
     const page = await ctx.newPage();
@@ -94,6 +114,19 @@ describe('affiliate clicks', () => {
     expect(clicks).toHaveLength(3);
     expect(new Set(clicks.map((c) => c.click_id)).size).toBe(3);
     expect(clicks[0]).toMatchObject({ link_id: 'hero-acme-amazon', product_id: 'acme-14', position: 1, placement: 'hero', chart_id: null });
+    await ctx.close();
+  });
+
+  it('sends a touch tap once, at the click (a finger going down may start a scroll)', async () => {
+    const ctx = await h.context({ hasTouch: true, isMobile: true, viewport: { width: 390, height: 844 } });
+    const page = await ctx.newPage();
+    await page.goto(h.site.url + '/');
+    await page.evaluate(() => document.addEventListener('click', (e) => e.preventDefault()));
+    await page.tap('#hero-link');
+    await barrier(h, page);
+    const clicks = h.events('affiliate_click');
+    expect(clicks).toHaveLength(1);
+    expect(clicks[0]!.context.device_class).toBe('mobile');
     await ctx.close();
   });
 

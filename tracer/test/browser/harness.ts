@@ -1,6 +1,6 @@
 // Shared set-up for the browser tests: Debian's Chromium through playwright-core, the stub
 // collector, the demo site and a merchant site on separate 127.0.0.1 ports (separate origins).
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startSite } from '../../scripts/serve.mjs';
 import { startCollector, type Collector, type WireEvent } from './collector';
 
@@ -28,7 +28,7 @@ export interface Harness {
   /** Script the demo pages load instead of /aa.js (e.g. '/aa.core.js'). */
   script: string;
   /** A fresh browser context (empty storage) with the test clock installed. */
-  context(): Promise<BrowserContext>;
+  context(options?: BrowserContextOptions): Promise<BrowserContext>;
   /** Events the collector received (any status), optionally of one type, barrier events excluded. */
   events(type?: string): WireEvent[];
   /** Clear recorded requests, queued replies and config overrides between tests. */
@@ -55,8 +55,8 @@ export async function setup(): Promise<Harness> {
     collector,
     site: site2,
     merchant,
-    async context() {
-      const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    async context(options?: BrowserContextOptions) {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, ...options });
       // Test clock: pages add localStorage.test_skew (ms) to Date.now, so a test can jump 31 minutes.
       await ctx.addInitScript(() => {
         let skew = 0;

@@ -119,6 +119,17 @@ describe('page lifecycle', () => {
     await ctx.close();
   });
 
+  it('ESM build: init() from the module tracks like the snippet', async () => {
+    const ctx = await h.context();
+    const page = await ctx.newPage();
+    await page.goto(h.site.url + '/merchant/esm'); // a page of the site origin without the snippet
+    // A string, so that vitest does not rewrite the dynamic import.
+    await page.evaluate(`import('/aa.mjs').then((m) => { window.aa = m.init({ site: 'esm-site', endpoint: '${h.collector.url}', flushInterval: 500 }) })`);
+    const [pv] = await waitFor('page view', () => h.events('page_view').length > 0 && h.events('page_view'));
+    expect(pv!.context).toMatchObject({ site_id: 'esm-site', page_path: '/merchant/esm' });
+    await ctx.close();
+  });
+
   it('core build: page views and affiliate clicks work, optional features are absent', async () => {
     h.script = '/aa.core.js';
     const ctx = await h.context();
