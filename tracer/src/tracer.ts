@@ -135,8 +135,8 @@ export function init(cfg: Config): Api {
   // ---- affiliate clicks --------------------------------------------------------------------
   /** When each link's last pointerdown was sent, so the click that follows is not sent again. */
   const down = new WeakMap<Element, number>();
-  /** Link targets before the tracer rewrote them (sub-id, redirect). */
-  const hrefs = new WeakMap<Element, string>();
+  /** Per link: its target before the tracer rewrote it (sub-id, redirect), and what was written. */
+  const hrefs = new WeakMap<Element, string[]>();
   let impressionIds: Record<string, string> = {};
   /** Chart state per chart id, from chart interactions; impressions carry it. */
   const states: Record<string, ChartState> = {};
@@ -153,8 +153,8 @@ export function init(cfg: Config): Api {
     if (e.type != 'pointerdown') down.delete(a);
     if (!startsClick(e, downAt, now)) return;
     if (e.type == 'pointerdown') down.set(a, now);
-    const href = hrefs.get(a) || a.href;
-    hrefs.set(a, href);
+    const [orig, written] = hrefs.get(a) || [];
+    const href = written == a.href ? orig! : a.href; // the site may have changed the link since
     const dest = new URL(href, location.href);
     const clickId = uuid();
     const sub = a.dataset.aaSubid;
@@ -176,15 +176,20 @@ export function init(cfg: Config): Api {
       destination_domain: domain,
       transport: 'unknown',
     };
+    let to: string | undefined;
     if (__REDIRECT__ && !cfg.frame && (cfg.redirect || a.hasAttribute('data-aa-redirect'))) {
       // The collector records the click and answers 302 to the destination: nothing to send now.
       fields.transport = 'redirect';
       const ev = build('affiliate_click', fields);
       if (!ev) return;
       ev.context.device_sent_at = now;
-      const json = String.fromCharCode(...new TextEncoder().encode(JSON.stringify(ev)));
-      a.href = `${cfg.endpoint}/r?u=${encodeURIComponent(dest.href)}&e=${btoa(json).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
-    } else if (emit('affiliate_click', fields, 1) && sub) a.href = dest.href;
+      const json = unescape(encodeURIComponent(JSON.stringify(ev))); // UTF-8 bytes as a binary string for btoa
+      to = `${cfg.endpoint}/r?u=${encodeURIComponent(dest.href)}&e=${btoa(json).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+    } else if (emit('affiliate_click', fields, 1) && sub) to = dest.href;
+    if (to) {
+      a.href = to;
+      hrefs.set(a, [href, a.href]);
+    }
   };
   on(d, 'pointerdown', onLink, true);
   on(d, 'click', onLink, true);

@@ -39,8 +39,7 @@ describe('affiliate clicks', () => {
     const delay = await navigationDelay(page);
     const clicks = await waitFor('click event', () => h.events('affiliate_click').length > 0 && h.events('affiliate_click'));
     expect(arrivedAt - clickedAt).toBeLessThan(1500);
-    console.log(`navigation start after click: tagged link ${delay.toFixed(1)} ms, untagged link ${baseline.toFixed(1)} ms`);
-    expect(delay).toBeLessThan(baseline + 50);
+    expect(delay).toBeLessThan(baseline + 500); // the collector answers after 1500 ms
 
     const click = clicks[0]!;
     expect(click).toMatchObject({
@@ -80,7 +79,8 @@ describe('affiliate clicks', () => {
       }
     }
     console.log(`click → navigation start, median of 5: tagged affiliate link ${median(tagged).toFixed(1)} ms, untagged link ${median(plain).toFixed(1)} ms`);
-    expect(median(tagged)).toBeLessThan(median(plain) + 20);
+    // A few ms of synchronous work at pointerdown, never a wait (peers: 100-500 ms timers).
+    expect(median(tagged)).toBeLessThan(median(plain) + 50);
     await ctx.close();
   });
 
@@ -114,6 +114,28 @@ describe('affiliate clicks', () => {
     expect(clicks).toHaveLength(3);
     expect(new Set(clicks.map((c) => c.click_id)).size).toBe(3);
     expect(clicks[0]).toMatchObject({ link_id: 'hero-acme-amazon', product_id: 'acme-14', position: 1, placement: 'hero', chart_id: null });
+    await ctx.close();
+  });
+
+  it('writes each click id into the sub-id parameter and follows link changes made by the site', async () => {
+    const ctx = await h.context();
+    const page = await ctx.newPage();
+    await page.goto(h.site.url + '/');
+    await page.evaluate(() => document.addEventListener('click', (e) => e.preventDefault()));
+    const href = () => page.$eval('#hero-link', (a) => new URL((a as HTMLAnchorElement).href));
+    await page.click('#hero-link');
+    const first = await href();
+    await page.click('#hero-link');
+    const second = await href();
+    await page.$eval('#hero-link', (a) => a.setAttribute('href', a.getAttribute('href')!.replace('/dp/', '/gp/') + '&price=799'));
+    await page.click('#hero-link');
+    const third = await href();
+    await barrier(h, page);
+    const ids = h.events('affiliate_click').map((e) => e.click_id);
+    expect([first, second, third].map((u) => u.searchParams.get('ascsubtag'))).toEqual(ids);
+    expect(second.searchParams.get('tag')).toBe('demo-20');
+    expect(second.pathname).toBe('/merchant/dp/acme-14');
+    expect([third.pathname, third.searchParams.get('price')]).toEqual(['/merchant/gp/acme-14', '799']);
     await ctx.close();
   });
 
@@ -156,6 +178,7 @@ describe('affiliate clicks', () => {
     await page.waitForURL('**/merchant/p/acme-16**');
     const r = h.collector.requests.find((q) => q.path == '/r')!;
     expect(r.events[0]).toMatchObject({ event_type: 'affiliate_click', product_id: 'acme-16', merchant: 'walmart', transport: 'redirect' });
+    expect(r.events[0]!.context.page_title).toBe('Best laptops 2026 – comparison (tracer demo)'); // UTF-8 survives base64url
     expect(new URL(page.url()).searchParams.get('subid')).toBe(r.events[0]!.click_id);
     await page.goto(h.site.url + '/guides/next');
     await barrier(h, page);
