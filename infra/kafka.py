@@ -186,13 +186,10 @@ def kafka_client_policy(
     """IAM statements for MSK IAM auth. Topic/group ARNs derive from the cluster ARN."""
     topic = cluster_arn.replace(":cluster/", ":topic/", 1)
     group = cluster_arn.replace(":cluster/", ":group/", 1)
-    statements: list[dict[str, object]] = [
-        {
-            "Effect": "Allow",
-            "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"],
-            "Resource": cluster_arn,
-        }
-    ]
+    cluster_actions = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    if write_topics:
+        cluster_actions.append("kafka-cluster:WriteDataIdempotently")  # idempotent producers (acks=all)
+    statements: list[dict[str, object]] = [{"Effect": "Allow", "Action": cluster_actions, "Resource": cluster_arn}]
     if read_topics:
         statements.append(
             {

@@ -174,8 +174,10 @@ class Kubernetes(PlatformComponent):
         region: str,
         vpc_id: pulumi.Input[str],
         subnet_ids: Sequence[pulumi.Input[str]],
+        instance_tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``instance_tags`` are the cost tags for node EC2 instances, volumes and ENIs."""
         super().__init__(name, opts)
         secrets_key = aws.kms.Key(
             f"{name}-secrets", description="EKS secrets envelope encryption", enable_key_rotation=True,
@@ -220,6 +222,27 @@ class Kubernetes(PlatformComponent):
         ]  # fmt: skip
         self.node_groups: dict[str, aws.eks.NodeGroup] = {}
         for group, spec in config.node_groups.items():
+            # EC2 instances and volumes of managed node groups are not Pulumi resources: they get
+            # the cost tags from the launch template (provider default tags do not reach them).
+            template = aws.ec2.LaunchTemplate(
+                f"{name}-{group}",
+                block_device_mappings=[
+                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                        device_name="/dev/xvda",
+                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                            volume_size=spec.disk_gb, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                        ),
+                    )
+                ],
+                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+                ),
+                tag_specifications=[
+                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(instance_tags))
+                    for kind in ("instance", "volume", "network-interface")
+                ],
+                opts=self.child(),
+            )
             self.node_groups[group] = aws.eks.NodeGroup(
                 f"{name}-{group}",
                 cluster_name=self.cluster.name,
@@ -227,14 +250,16 @@ class Kubernetes(PlatformComponent):
                 subnet_ids=list(subnet_ids),
                 instance_types=list(spec.instance_types),
                 capacity_type=spec.capacity_type,
-                disk_size=spec.disk_gb,
+                launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                    id=template.id, version=template.latest_version.apply(str)
+                ),
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                     min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
                 ),
                 labels={"workload": group, **spec.labels},
                 opts=self.child(depends_on=attachments),
             )
-        self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")  # type: ignore[index]
+        self.oidc_issuer = self.cluster.identities.apply(lambda ids: (ids[0].oidcs or [])[0].issuer or "")
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=self.oidc_issuer, client_id_lists=["sts.amazonaws.com"], opts=self.child()
         )

@@ -115,7 +115,9 @@ def _aws_policies(
     )
     stream = pulumi.Output.all(
         kafka.client_policy(
-            read_topics=event_topics, write_topics=dead_letter, groups=[config.observability.stream_consumer_group]
+            read_topics=event_topics,
+            write_topics=dead_letter,
+            groups=[f"{config.observability.stream_consumer_group}*"],
         ),
         registry.registry_arn,
         lake.bucket_arns["enriched"],
@@ -187,7 +189,14 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         "artifacts", config.artifacts, lake.bucket_names["artifacts"], artifact_files(config), opts=opts
     )
     kubernetes = Kubernetes(
-        "kubernetes", config.kubernetes, cluster_name, config.region, network.vpc_id, private_subnets, opts=opts
+        "kubernetes",
+        config.kubernetes,
+        cluster_name,
+        config.region,
+        network.vpc_id,
+        private_subnets,
+        instance_tags=config.tags.for_component("kubernetes"),
+        opts=opts,
     )
     policies = _aws_policies(config, contracts, lake, kafka, registry)
     roles = {w: kubernetes.irsa_role(w, NAMESPACE, w, p).arn for w, p in policies.items()}

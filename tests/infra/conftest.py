@@ -167,8 +167,7 @@ def is_taggable(typ: str) -> bool:
     """Whether the AWS SDK class for a type token has a ``tags`` argument."""
     if not typ.startswith("aws:") or typ.startswith("pulumi:"):
         return False
-    module, _, cls = typ.split(":")[1].rpartition("/")[0], None, typ.split(":")[2]
-    del _
+    module, cls = typ.split(":")[1].rpartition("/")[0], typ.split(":")[2]
     package = "pulumi_aws" if module == "index" else f"pulumi_aws.{module}"
     klass: Callable[..., Any] | None = getattr(importlib.import_module(package), cls, None)
     return klass is not None and hasattr(klass, "tags")

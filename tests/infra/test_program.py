@@ -238,3 +238,30 @@ def test_whole_mocked_program_runs_in_under_30_seconds_per_stack(stack: Recorder
 
     assert max(DURATIONS.values()) < 30, DURATIONS
     assert len(stack.created) > 250
+
+
+def test_node_instances_volumes_and_enis_get_the_cost_tags_from_launch_templates(prod: Recorder):
+    templates = prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(templates) == 2
+    for template in templates:
+        specs = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
+        assert set(specs) == {"instance", "volume", "network-interface"}
+        for tags in specs.values():
+            assert tags == {
+                "cost-center": "analytics-platform",
+                "environment": "prod",
+                "owner": "data-platform@example.com",
+                "managed-by": "pulumi",
+                "component": "kubernetes",
+            }
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+    for group in prod.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert group.inputs["launchTemplate"]["id"].endswith("-id")
+
+
+def test_collector_may_produce_idempotently_but_not_administer_topics(dev: Recorder):
+    policies = {r.name: r.inputs["policy"] for r in dev.of_type("aws:iam/rolePolicy:RolePolicy")}
+    collector = policies["irsa-collector"]
+    assert "kafka-cluster:WriteDataIdempotently" in collector
+    assert "kafka-cluster:CreateTopic" not in collector
+    assert "kafka-cluster:ReadData" not in collector
