@@ -100,6 +100,7 @@ class KubernetesConfig(Settings):
         version="2.3.0",
         namespace="spark-operator",
     )
+    control_plane_log_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365] = 30
     log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"], ...] = (
         "api",
         "audit",
@@ -192,6 +193,13 @@ class Kubernetes(PlatformComponent):
             policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
             opts=self.child(),
         )
+        # EKS would create this group itself with no expiry; owning it sets the retention.
+        control_plane_logs = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{cluster_name}/cluster",
+            retention_in_days=config.control_plane_log_days,
+            opts=self.child(),
+        )
         self.cluster = aws.eks.Cluster(
             f"{name}-cluster",
             name=cluster_name,
@@ -210,7 +218,7 @@ class Kubernetes(PlatformComponent):
                 authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
             ),
             enabled_cluster_log_types=list(config.log_types),
-            opts=self.child(depends_on=[cluster_policy]),
+            opts=self.child(depends_on=[cluster_policy, control_plane_logs]),
         )
         node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=_assume("ec2.amazonaws.com"), opts=self.child())
         attachments = [

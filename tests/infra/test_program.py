@@ -265,3 +265,36 @@ def test_collector_may_produce_idempotently_but_not_administer_topics(dev: Recor
     assert "kafka-cluster:WriteDataIdempotently" in collector
     assert "kafka-cluster:CreateTopic" not in collector
     assert "kafka-cluster:ReadData" not in collector
+
+
+def test_log_groups_all_have_a_retention(prod: Recorder):
+    groups = {r.name: r.inputs for r in prod.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert groups["kubernetes-control-plane"]["name"] == "/aws/eks/affiliate-analytics-prod/cluster"
+    assert all(g.get("retentionInDays") for g in groups.values()), groups
+
+
+def test_a_bad_value_fails_the_program_naming_key_and_stack_file():
+    import pytest
+
+    from stacks.config import StackConfigError
+    from tests.infra.conftest import run_program
+
+    with pytest.raises(StackConfigError) as err:
+        run_program(
+            "prod", {"affiliate-analytics:cache": {"nodeType": "cache.t4g.micro", "replicas": 0, "multiAz": True}}
+        )
+    assert "Pulumi.prod.yaml: affiliate-analytics:cache: multiAz needs at least one replica" in str(err.value)
+
+
+def test_a_missing_secret_fails_naming_the_key():
+    import pulumi
+    import pytest
+
+    from stacks.program import run
+    from tests.infra.conftest import mocked, stack_config_values, start_mocks
+
+    values = stack_config_values("dev")
+    del values["affiliate-analytics:ipHashSalt"]
+    start_mocks("dev", values)
+    with pytest.raises(pulumi.ConfigMissingError, match="affiliate-analytics:ipHashSalt"):
+        mocked(run)
