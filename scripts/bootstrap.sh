@@ -39,6 +39,7 @@ $UV sync --frozen --quiet
 
 say "resolving the Kafka broker jars (cached in ~/.cache/affiliate-analytics)"
 $UV run --frozen python -m pipelines.local.engines fetch >/dev/null
+$UV run --frozen python -m pipelines.local.engines fetch-spark-kafka >/dev/null
 
 TOOLS="${AA_JAR_CACHE:-$HOME/.cache/affiliate-analytics}/bin"
 if [ ! -x "$TOOLS/actionlint" ]; then

@@ -1,6 +1,7 @@
 """Local engines: a single-node Kafka (KRaft), redis-server and moto (Glue, SNS, S3) on loopback.
 
     python -m pipelines.local.engines fetch     # resolve the Kafka jars from Maven Central (cached)
+    python -m pipelines.local.engines fetch-spark-kafka   # Spark's Kafka source jars (cached)
     python -m pipelines.local.engines up        # start what is not running (idempotent)
     python -m pipelines.local.engines status
     python -m pipelines.local.engines down
@@ -28,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_POM = Path(__file__).with_name("kafka-pom.xml")
+SPARK_KAFKA_POM = Path(__file__).with_name("spark-kafka-pom.xml")
 
 
 def _kafka_version() -> str:
@@ -188,6 +190,44 @@ def fetch_kafka(cfg: EngineConfig) -> Path:
     )
     marker.write_text(_kafka_version())
     return target
+
+
+def spark_kafka_version() -> str:
+    """Version of Spark's Kafka connector resolved by ``spark-kafka-pom.xml``."""
+    text = SPARK_KAFKA_POM.read_text(encoding="utf-8")
+    return text.split("<spark.version>", 1)[1].split("</spark.version>", 1)[0].strip()
+
+
+def spark_kafka_jars_dir(cfg: EngineConfig | None = None) -> Path:
+    cfg = cfg or EngineConfig()
+    return cfg.jar_cache / f"spark-kafka-{spark_kafka_version()}"
+
+
+def fetch_spark_kafka(cfg: EngineConfig | None = None) -> list[Path]:
+    """Resolve Spark's Kafka source (spark-sql-kafka-0-10 and its dependencies) from Maven Central
+    with mvn (cached); return the jar paths for ``spark.jars``."""
+    target = spark_kafka_jars_dir(cfg)
+    marker = target / ".complete"
+    if not marker.exists():
+        if shutil.which("mvn") is None:
+            raise RuntimeError("mvn not found: install Maven (Debian package 'maven') to fetch the Spark Kafka jars")
+        target.mkdir(parents=True, exist_ok=True)
+        log("spark_kafka_fetch", version=spark_kafka_version(), into=str(target))
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(SPARK_KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
+        marker.write_text(spark_kafka_version())
+    return sorted(target.glob("*.jar"))
 
 
 def _kafka_properties(cfg: EngineConfig) -> Path:
@@ -424,11 +464,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["fetch", "up", "down", "status", "env"])
+    parser.add_argument("command", choices=["fetch", "fetch-spark-kafka", "up", "down", "status", "env"])
     args = parser.parse_args(argv)
     cfg = EngineConfig()
     if args.command == "fetch":
         print(fetch_kafka(cfg))
+    elif args.command == "fetch-spark-kafka":
+        fetch_spark_kafka(cfg)
+        print(spark_kafka_jars_dir(cfg))
     elif args.command == "up":
         up(cfg)
         print(f"engines up; logs in {cfg.logs}")

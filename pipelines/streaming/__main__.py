@@ -1,0 +1,55 @@
+"""``python -m pipelines.streaming run --lake-dir DIR --checkpoint-dir DIR [options]``
+
+Runs the streaming job until stopped (or, with ``--available-now``, until the backlog is
+processed). Every option has an environment default (AA_KAFKA_BOOTSTRAP, AA_REDIS_URL,
+AA_GLUE_ENDPOINT, AA_REGISTRY_NAME); see docs/STREAMING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines.streaming.config import StreamConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.streaming", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the streaming job")
+    run.add_argument("--lake-dir", type=Path, required=True)
+    run.add_argument("--checkpoint-dir", type=Path, required=True)
+    run.add_argument("--kafka-bootstrap")
+    run.add_argument("--redis-url")
+    run.add_argument("--redis-prefix")
+    run.add_argument("--glue-endpoint")
+    run.add_argument("--registry-name")
+    run.add_argument("--trigger-seconds", type=float)
+    run.add_argument("--available-now", "--once", action="store_true", default=None)
+    run.add_argument("--max-offsets-per-trigger", type=int)
+    run.add_argument("--rules-file", type=Path)
+    run.add_argument("--profiles-file", type=Path)
+    run.add_argument("--master")
+    args = parser.parse_args(argv)
+    values = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        cfg = load_config(**values)
+    except StreamConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from pipelines.streaming.job import build_spark, start
+
+    spark = build_spark(cfg)
+    query = start(spark, cfg)
+    try:
+        query.awaitTermination()
+    except KeyboardInterrupt:
+        query.stop()
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

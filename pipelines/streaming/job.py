@@ -1,0 +1,299 @@
+"""The Spark Structured Streaming job: Kafka → decode/validate/enrich → dedup → lake, Redis, DLQ, ledger.
+
+Plan::
+
+    kafka source (every event topic) ──mapInArrow(decode_batches)──► rows: event | dlq | count
+      └─ withWatermark(wm_ts = Kafka record time, dedup window) ─ dropDuplicatesWithinWatermark(dedup_key)
+           └─ foreachBatch(BatchWriter): lake (exactly once) → dead-letter topic → Redis + ledger (MULTI/EXEC)
+
+Only events carry their event_id as ``dedup_key``; dead letters and count rows have unique keys,
+so the deduplication drops exactly the repeated events, and duplicates = valid in - events out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql.streaming import StreamingQuery
+
+from pipelines.streaming import lake, metrics
+from pipelines.streaming.config import StreamConfig
+from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches
+from pipelines.streaming.validation import Policy
+
+Hook = Callable[[str, int], None]
+
+
+def log(event: str, **fields: object) -> None:
+    print(json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str), file=sys.stderr, flush=True)
+
+
+def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream") -> SparkSession:
+    """A SparkSession with the Kafka source jars (local paths) and the settings that keep up on 2 cores."""
+    from pipelines.local.engines import fetch_spark_kafka
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(cfg.master)
+        .config("spark.jars", ",".join(str(p) for p in fetch_spark_kafka()))
+        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
+        .config("spark.sql.streaming.stateStore.stateSchemaCheck", "true")
+    )
+    if cfg.rocksdb_state_store:
+        builder = builder.config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def stream_id(checkpoint_dir: Path) -> str:
+    """A stable id of this checkpoint: it names lake files and Redis markers, so a new checkpoint
+    (batch ids restart at 0) never collides with an old one."""
+    path = checkpoint_dir / "aa-stream-id"
+    if path.exists():
+        return path.read_text().strip()
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    sid = uuid.uuid4().hex[:12]
+    path.write_text(sid)
+    return sid
+
+
+def dead_letter_version(cfg: StreamConfig) -> uuid.UUID:
+    from pipelines.contracts.registry import glue_client
+
+    resp = glue_client(cfg.glue_endpoint).get_schema_version(
+        SchemaId={"RegistryName": cfg.registry_name, "SchemaName": "dead_letter"},
+        SchemaVersionNumber={"LatestVersion": True},
+    )
+    return uuid.UUID(resp["SchemaVersionId"])
+
+
+def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", cfg.kafka_bootstrap)
+        .option("subscribe", ",".join(cfg.topics))
+        .option("startingOffsets", cfg.starting_offsets)
+        .option("failOnDataLoss", "true")
+    )
+    for k, v in cfg.kafka_options.items():
+        reader = reader.option(k if k.startswith("kafka.") else f"kafka.{k}", v)
+    if cfg.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(cfg.max_offsets_per_trigger))
+    params = DecodeParams(
+        cfg.glue_endpoint,
+        cfg.registry_name,
+        Policy(int(cfg.max_delay_hours * 3_600_000), int(cfg.future_tolerance_minutes * 60_000)),
+    )
+    decoded = reader.load().select("value", "topic", "partition", "offset", "timestamp")
+    return (
+        decoded.mapInArrow(partial(decode_batches, params=params), OUTPUT_DDL)
+        .withWatermark("wm_ts", f"{cfg.dedup_window_minutes} minutes")
+        .dropDuplicatesWithinWatermark(["dedup_key"])
+    )
+
+
+class BatchWriter:
+    """foreachBatch sink; every step is idempotent per (stream id, batch id)."""
+
+    def __init__(self, cfg: StreamConfig, sid: str, hook: Hook | None = None) -> None:
+        import redis
+
+        self.cfg = cfg
+        self.sid = sid
+        self.hook = hook
+        self.redis = redis.Redis.from_url(cfg.redis_url)
+        self._dlq_version: uuid.UUID | None = None
+        self._codec: Any = None
+        self._segmenter: Any = None
+        self._profiles: Any = None
+
+    def _step(self, name: str, batch_id: int) -> None:
+        if self.hook is not None:
+            self.hook(name, batch_id)
+
+    def segmenter(self) -> Any:
+        if self.cfg.rules_file is None:
+            return None
+        from pipelines.segmentation.engine import RulesWatcher
+
+        if self._segmenter is None:
+            self._segmenter = RulesWatcher(self.cfg.rules_file, self.cfg.profiles_file)
+        return self._segmenter.current()
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        t0 = time.monotonic()
+        cfg, lake_dir = self.cfg, self.cfg.lake_dir
+        batch = batch.persist()
+        try:
+            side = batch.where(F.col("kind") != "event").collect()
+            counts = [json.loads(r["counts"]) for r in side if r["kind"] == "count"]
+            dead = [r for r in side if r["kind"] == "dlq"]
+            events = batch.where(F.col("kind") == "event").drop("kind", "dedup_key", "wm_ts", "counts", "raw")
+            rate_bots = frozenset(
+                (r["session_id"], r["minute"])
+                for r in events.where(F.col("session_id").isNotNull())
+                .groupBy("session_id", "minute")
+                .count()
+                .where(F.col("count") > cfg.bot_events_per_minute)
+                .collect()
+            )
+            commit = lake.commit_path(lake_dir, self.sid, batch_id)
+            committed = commit.exists()
+            if not committed:
+                lake.remove_partial(lake_dir, self.sid, batch_id)
+            params = lake.WriteParams(str(lake_dir), self.sid, batch_id, not committed, rate_bots, self.segmenter())
+            results = events.mapInArrow(partial(lake.write_partition, params=params), lake.RESULT_DDL).collect()
+            acc = metrics.Accumulator()
+            files = {}
+            for r in results:
+                if r["metrics"] is not None:
+                    acc.merge_json(r["metrics"])
+                elif r["path"] is not None:
+                    files[r["path"]] = r["rows"]
+            if committed:
+                written = int(json.loads(commit.read_text())["rows"])
+            else:
+                written = sum(files.values())
+                self._step("lake_written", batch_id)
+                lake.write_json_atomic(commit, {"batch_id": batch_id, "rows": written, "files": files})
+            self._step("lake_committed", batch_id)
+
+            self._dead_letters(dead, batch_id)
+            self._step("dead_letters_sent", batch_id)
+
+            ledger = self._ledger(counts, written, acc)
+            minute = int(time.time() // 60)
+            applied = metrics.apply_batch(
+                self.redis,
+                cfg.redis_prefix,
+                f"batch:{self.sid}:{batch_id}",
+                acc,
+                ledger,
+                minute,
+                cfg.redis_ttl_seconds,
+            )
+            self._step("redis_applied", batch_id)
+            lake.write_json_atomic(
+                lake_dir / "_ledger" / self.sid / f"batch-{batch_id:09d}.json",
+                {
+                    "stream_id": self.sid,
+                    "batch_id": batch_id,
+                    "processed_at": datetime.now(tz=UTC).isoformat(),
+                    **ledger,
+                },
+            )
+            log(
+                "stream_batch",
+                batch_id=batch_id,
+                seconds=round(time.monotonic() - t0, 3),
+                replayed_lake=committed,
+                replayed_redis=not applied,
+                **ledger,
+            )
+        finally:
+            batch.unpersist()
+
+    @staticmethod
+    def _ledger(counts: list[dict[str, Any]], written: int, acc: metrics.Accumulator) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for c in counts:
+            for k in ("received", "decoded", "valid", "late"):
+                total[k] += c[k]
+            for reason, n in c["invalid"].items():
+                total[f"invalid:{reason}"] += n
+        bots = sum(n for key, fields in acc.counters.items() if key.endswith(":bot") for n in fields.values())
+        total["duplicate"] = total["valid"] - written
+        total["written"] = written
+        total["bot"] = bots
+        return dict(total)
+
+    def _dead_letters(self, rows: list[Any], batch_id: int) -> None:
+        if not rows:
+            return
+        marker = f"{self.cfg.redis_prefix}:dlq:{self.sid}:{batch_id}"
+        if self.redis.exists(marker):
+            return
+        from confluent_kafka import Producer
+
+        from pipelines.contracts.codec import Codec
+        from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
+
+        if self._codec is None:
+            self._dlq_version = dead_letter_version(self.cfg)
+            registry = GlueSchemaRegistry(glue_client(self.cfg.glue_endpoint), self.cfg.registry_name)
+            self._codec = Codec(registry, {"dead_letter": self._dlq_version})
+        producer = Producer(
+            {
+                "bootstrap.servers": self.cfg.kafka_bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                **{k.removeprefix("kafka."): v for k, v in self.cfg.kafka_options.items()},
+            }
+        )
+        errors: list[str] = []
+        now = int(time.time() * 1000)
+        for r in rows:
+            record = {
+                "event_id": r["event_id"],
+                "reason": r["dlq_reason"],
+                "detail": r["dlq_detail"] or "",
+                "stage": "stream",
+                "event_type": r["event_type"],
+                "raw": bytes(r["raw"] or b""),
+                "raw_truncated": r["counts"] == "1",
+                "request_context": {
+                    "kafka_topic": r["kafka_topic"],
+                    "kafka_partition": str(r["kafka_partition"]),
+                    "kafka_offset": str(r["kafka_offset"]),
+                },
+                "rejected_at": now,
+            }
+            key = f"{r['kafka_topic']}/{r['kafka_partition']}/{r['kafka_offset']}"
+            producer.produce(
+                self.cfg.dead_letter_topic,
+                self._codec.encode("dead_letter", record),
+                key=key.encode(),
+                on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
+            )
+        if producer.flush(30) or errors:
+            raise RuntimeError(f"dead-letter topic {self.cfg.dead_letter_topic}: delivery failed: {errors[:3]}")
+        self.redis.set(marker, len(rows), ex=metrics.MARKER_TTL_S)
+
+
+def start(spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None) -> StreamingQuery:
+    sid = stream_id(cfg.checkpoint_dir)
+    writer = BatchWriter(cfg, sid, hook)
+    ws = (
+        events_stream(spark, cfg)
+        .writeStream.queryName(cfg.query_name)
+        .option("checkpointLocation", str(cfg.checkpoint_dir))
+        .foreachBatch(writer)
+    )
+    ws = (
+        ws.trigger(availableNow=True)
+        if cfg.available_now
+        else ws.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
+    )
+    log("stream_start", stream_id=sid, topics=cfg.topics, checkpoint=str(cfg.checkpoint_dir), lake=str(cfg.lake_dir))
+    return ws.start()

@@ -1,0 +1,117 @@
+"""Redis real-time metrics: minute buckets with TTL, applied once per micro-batch.
+
+Key layout (``<p>`` = prefix, ``<m>`` = epoch minute of the event time; documented for the
+dashboard in docs/STREAMING.md):
+
+    <p>:m:<m>:events            hash  event_type -> events (bots excluded)
+    <p>:m:<m>:pv                hash  <site_id><page_path> -> page views
+    <p>:m:<m>:imp               hash  page -> product impressions
+    <p>:m:<m>:clk:page          hash  page -> affiliate clicks       (CTR = clk:page / imp or / pv)
+    <p>:m:<m>:clk:link          hash  link_id -> clicks
+    <p>:m:<m>:clk:merchant      hash  merchant -> clicks
+    <p>:m:<m>:clk:pos           hash  position -> clicks
+    <p>:m:<m>:conv              hash  merchant -> conversions
+    <p>:m:<m>:seg               hash  segment -> events
+    <p>:m:<m>:bot               hash  event_type -> bot-flagged events
+    <p>:m:<m>:active            HLL   session ids (active sessions)
+    <p>:m:<m>:sess:<page>       HLL   session ids per page
+    <p>:ledger:<pm>             hash  stage counts of batches processed in minute <pm>
+    <p>:ledger:total            hash  stage counts since the stream started (no TTL)
+    <p>:batch:<stream>:<batch>  string  marker: this batch is applied (written in the same MULTI/EXEC)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+MARKER_TTL_S = 7 * 24 * 3600
+
+
+class Accumulator:
+    """Partial metrics of some rows; merged across tasks on the driver."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.hll: dict[str, set[str]] = defaultdict(set)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        m = row["minute"]
+        et = row["event_type"]
+        if row["is_bot"]:
+            self.counters[f"m:{m}:bot"][et] += 1
+            return
+        self.counters[f"m:{m}:events"][et] += 1
+        page = f"{row['site_id']}{row['page_path']}" if row.get("site_id") else None
+        if row.get("session_id"):
+            self.hll[f"m:{m}:active"].add(row["session_id"])
+        if et == "page_view" and page:
+            self.counters[f"m:{m}:pv"][page] += 1
+            self.hll[f"m:{m}:sess:{page}"].add(row["session_id"])
+        elif et == "product_impression" and page:
+            self.counters[f"m:{m}:imp"][page] += 1
+        elif et == "affiliate_click":
+            self.counters[f"m:{m}:clk:page"][page or ""] += 1
+            self.counters[f"m:{m}:clk:link"][row["link_id"]] += 1
+            self.counters[f"m:{m}:clk:merchant"][row["merchant"]] += 1
+            self.counters[f"m:{m}:clk:pos"][str(row["position"])] += 1
+        elif et == "conversion":
+            self.counters[f"m:{m}:conv"][row["merchant"] or ""] += 1
+        for seg in row.get("segments") or ():
+            self.counters[f"m:{m}:seg"][seg] += 1
+
+    def to_json(self) -> str:
+        return json.dumps({"counters": self.counters, "hll": {k: sorted(v) for k, v in self.hll.items()}})
+
+    def merge_json(self, text: str) -> None:
+        doc = json.loads(text)
+        for key, fields in doc["counters"].items():
+            for f, n in fields.items():
+                self.counters[key][f] += n
+        for key, members in doc["hll"].items():
+            self.hll[key].update(members)
+
+
+def apply_batch(
+    client: Any,
+    prefix: str,
+    marker: str,
+    acc: Accumulator,
+    ledger: Mapping[str, int],
+    ledger_minute: int,
+    ttl_s: int,
+) -> bool:
+    """Apply a batch's metrics and ledger counts atomically; False when already applied."""
+    import redis
+
+    marker_key = f"{prefix}:{marker}"
+    with client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(marker_key)
+            if pipe.exists(marker_key):
+                pipe.unwatch()
+                return False
+            pipe.multi()
+            for key, fields in acc.counters.items():
+                full = f"{prefix}:{key}"
+                for f, n in fields.items():
+                    pipe.hincrby(full, f, n)
+                pipe.expire(full, ttl_s)
+            for key, members in acc.hll.items():
+                full = f"{prefix}:{key}"
+                pipe.pfadd(full, *sorted(members))
+                pipe.expire(full, ttl_s)
+            for suffix in (str(ledger_minute), "total"):
+                lkey = f"{prefix}:ledger:{suffix}"
+                for f, n in ledger.items():
+                    if n:
+                        pipe.hincrby(lkey, f, n)
+                if suffix != "total":
+                    pipe.expire(lkey, ttl_s)
+            pipe.set(marker_key, json.dumps(dict(ledger)), ex=MARKER_TTL_S)
+            pipe.execute()
+        except redis.WatchError:  # another writer applied the same batch meanwhile
+            return False
+    return True

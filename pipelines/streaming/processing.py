@@ -1,0 +1,199 @@
+"""The per-record path the Spark job runs in its Python workers: decode → validate → enrich.
+
+``decode_batches`` is given to ``DataFrame.mapInArrow``: it receives Kafka records as Arrow
+batches and yields one output row per record (``kind`` = ``event`` or ``dlq``) plus one ``count``
+row per input batch carrying the stage counts before deduplication (received, decoded, invalid by
+reason, late, valid). The count rows travel through the deduplication with unique keys, so the
+micro-batch writer sees exact pre-dedup counts and derives the duplicates without a second pass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.contracts.errors import ContractError
+from pipelines.streaming import enrichment, validation
+
+OUTPUT_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("kind", pa.string(), "string"),
+    ("dedup_key", pa.string(), "string"),
+    ("wm_ts", pa.timestamp("us", tz="UTC"), "timestamp"),
+    ("event_type", pa.string(), "string"),
+    ("event_id", pa.string(), "string"),
+    ("session_id", pa.string(), "string"),
+    ("visitor_id", pa.string(), "string"),
+    ("site_id", pa.string(), "string"),
+    ("page_path", pa.string(), "string"),
+    ("event_time_ms", pa.int64(), "bigint"),
+    ("received_ms", pa.int64(), "bigint"),
+    ("minute", pa.int64(), "bigint"),
+    ("date", pa.string(), "string"),
+    ("hour", pa.string(), "string"),
+    ("kafka_topic", pa.string(), "string"),
+    ("kafka_partition", pa.int32(), "int"),
+    ("kafka_offset", pa.int64(), "bigint"),
+    ("schema_version_id", pa.string(), "string"),
+    ("device_type", pa.string(), "string"),
+    ("browser", pa.string(), "string"),
+    ("os", pa.string(), "string"),
+    ("bot_reasons", pa.string(), "string"),
+    ("channel", pa.string(), "string"),
+    ("link_id", pa.string(), "string"),
+    ("merchant", pa.string(), "string"),
+    ("product_id", pa.string(), "string"),
+    ("position", pa.int32(), "int"),
+    ("payload", pa.string(), "string"),
+    ("dlq_reason", pa.string(), "string"),
+    ("dlq_detail", pa.string(), "string"),
+    ("raw", pa.binary(), "binary"),
+    ("counts", pa.string(), "string"),
+]
+OUTPUT_ARROW_SCHEMA = pa.schema([(n, t) for n, t, _ in OUTPUT_FIELDS])
+OUTPUT_DDL = ", ".join(f"{n} {d}" for n, _, d in OUTPUT_FIELDS)
+RAW_CAP = 16 * 1024
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    glue_endpoint: str | None
+    registry_name: str
+    policy: validation.Policy
+
+
+_codecs: dict[tuple[str | None, str], Any] = {}
+
+
+def _codec(params: DecodeParams) -> Any:
+    key = (params.glue_endpoint, params.registry_name)
+    codec = _codecs.get(key)
+    if codec is None:
+        from pipelines.contracts.codec import Codec
+        from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
+
+        codec = Codec(GlueSchemaRegistry(glue_client(params.glue_endpoint), params.registry_name), {})
+        _codecs[key] = codec
+    return codec
+
+
+def _dumps() -> Any:
+    try:
+        import orjson
+
+        return lambda obj: orjson.dumps(obj).decode()
+    except ImportError:  # pragma: no cover - orjson is a pipelines dependency
+        return lambda obj: json.dumps(obj, separators=(",", ":"))
+
+
+_DUMPS = _dumps()
+
+
+def _time_parts(ms: int) -> tuple[int, str, str]:
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return ms // 60_000, dt.strftime("%Y-%m-%d"), dt.strftime("%H")
+
+
+def process_record(
+    value: bytes, codec: Any, now_ms: int, policy: validation.Policy
+) -> tuple[str, dict[str, Any], str | None]:
+    """One Kafka record → (kind, columns, stage) where stage is the counted outcome:
+    ``valid``, ``late`` or an invalid reason."""
+    try:
+        decoded = codec.decode(value)
+    except ContractError as exc:
+        return "dlq", {"dlq_reason": exc.reason, "dlq_detail": str(exc)[:2000]}, exc.reason
+    event_type, record = decoded.event_type, decoded.record
+    ctx = record.get("context") or {}
+    cols: dict[str, Any] = {
+        "event_type": event_type,
+        "event_id": record.get("event_id"),
+        "schema_version_id": str(decoded.version_id),
+        "session_id": ctx.get("session_id"),
+        "visitor_id": ctx.get("visitor_id"),
+        "site_id": ctx.get("site_id"),
+        "page_path": ctx.get("page_path"),
+    }
+    rejection = validation.check(event_type, record, now_ms, policy)
+    if rejection is not None:
+        cols.update(dlq_reason=rejection.reason, dlq_detail=rejection.detail)
+        return "dlq", cols, ("late" if rejection.reason == "late_event" else rejection.reason)
+    event_ms = validation.event_time_ms(event_type, record)
+    minute, date, hour = _time_parts(event_ms)
+    device = enrichment.parse_user_agent(ctx.get("user_agent")) if ctx else None
+    cols.update(
+        event_time_ms=event_ms,
+        received_ms=validation.received_ms(record),
+        minute=minute,
+        date=date,
+        hour=hour,
+        device_type=device.device_type if device else None,
+        browser=device.browser if device else None,
+        os=device.os if device else None,
+        bot_reasons=",".join(enrichment.bot_reasons(event_type, record)),
+        channel=enrichment.channel_of(record),
+        link_id=record.get("link_id"),
+        merchant=record.get("merchant"),
+        product_id=record.get("product_id"),
+        position=record.get("position"),
+        payload=_DUMPS(record),
+    )
+    return "event", cols, "valid"
+
+
+def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: Kafka columns (value, topic, partition, offset, timestamp) → OUTPUT rows."""
+    codec = _codec(params)
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        now_ms = int(time.time() * 1000)
+        values = batch.column("value").to_pylist()
+        topics = batch.column("topic").to_pylist()
+        partitions = batch.column("partition").to_pylist()
+        offsets = batch.column("offset").to_pylist()
+        stamps = batch.column("timestamp").to_pylist()
+        rows: dict[str, list[Any]] = {n: [] for n, _, _ in OUTPUT_FIELDS}
+        stages: Counter[str] = Counter()
+        for value, topic, partition, offset, stamp in zip(values, topics, partitions, offsets, stamps, strict=True):
+            kind, cols, stage = process_record(value or b"", codec, now_ms, params.policy)
+            stages[stage or "other"] += 1
+            cols.update(kind=kind, wm_ts=stamp, kafka_topic=topic, kafka_partition=partition, kafka_offset=offset)
+            if kind == "event":
+                cols["dedup_key"] = cols["event_id"]
+            else:
+                cols["dedup_key"] = f"dlq/{topic}/{partition}/{offset}"
+                raw = value or b""
+                cols["raw"] = raw[:RAW_CAP]
+                cols["counts"] = "1" if len(raw) > RAW_CAP else "0"  # raw_truncated
+            for name in rows:
+                rows[name].append(cols.get(name))
+        received = batch.num_rows
+        invalid = {k: v for k, v in stages.items() if k not in ("valid", "late")}
+        decoded = received - sum(v for k, v in invalid.items() if k in _UNDECODED)
+        counts: dict[str, Any] = {
+            "received": received,
+            "decoded": decoded,
+            "valid": stages["valid"],
+            "late": stages["late"],
+            "invalid": invalid,
+        }
+        count_row: dict[str, Any] = {n: None for n in rows}
+        count_row.update(
+            kind="count",
+            dedup_key=f"count/{topics[0]}/{partitions[0]}/{offsets[0]}/{received}",
+            wm_ts=datetime.now(tz=UTC),
+            counts=_DUMPS(counts),
+        )
+        for name in rows:
+            rows[name].append(count_row[name])
+        yield pa.RecordBatch.from_pydict(rows, schema=OUTPUT_ARROW_SCHEMA)
+
+
+_UNDECODED = frozenset({"undecodable", "unknown_schema_version", "unknown_event_type", "schema_violation"})
