@@ -1,11 +1,13 @@
 """Kubernetes: the EKS cluster the collector, dashboard, Spark and batch jobs run on.
 
-Creates: a KMS key for envelope encryption of Kubernetes secrets; the cluster IAM role and the
-``aws.eks.Cluster`` (private subnets, private endpoint, public endpoint restricted to config CIDRs,
-control-plane logs, API access mode); a node IAM role and one managed node group per config entry
-(``SPOT`` in dev); the IAM OIDC provider for IRSA; a ``kubernetes.Provider`` for the cluster; and
-Helm releases of the AWS Load Balancer Controller (with its own IRSA role) and spark-operator.
-``irsa_role`` creates a least-privilege role for one workload's service account.
+Creates: a KMS key for envelope encryption of Kubernetes secrets; the control-plane log group (with
+retention); the cluster IAM role and the ``aws.eks.Cluster`` (private subnets, private endpoint,
+public endpoint restricted to config CIDRs, control-plane logs, API access mode); a node IAM role
+and one managed node group per config entry (``SPOT`` in dev) whose launch template tags instances,
+volumes and ENIs and enforces IMDSv2; the IAM OIDC provider for IRSA; a ``kubernetes.Provider`` for
+the cluster; the workloads' namespace; and Helm releases of the AWS Load Balancer Controller (with
+its own IRSA role) and spark-operator. ``irsa_role`` creates a least-privilege role for one
+workload's service account.
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ class Kubernetes(PlatformComponent):
         vpc_id: pulumi.Input[str],
         subnet_ids: Sequence[pulumi.Input[str]],
         instance_tags: Mapping[str, str],
+        namespace: str = "analytics",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """``instance_tags`` are the cost tags for node EC2 instances, volumes and ENIs."""
@@ -328,6 +331,12 @@ class Kubernetes(PlatformComponent):
             },
             opts=self.child(provider=self.provider),
         )
+        # The workloads' namespace exists before spark-operator, whose chart creates RBAC in it.
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-{namespace}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace),
+            opts=self.child(provider=self.provider),
+        )
         so = config.spark_operator
         self.spark_operator = k8s.helm.v3.Release(
             f"{name}-spark-operator",
@@ -336,8 +345,8 @@ class Kubernetes(PlatformComponent):
             namespace=so.namespace,
             create_namespace=True,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=so.repository),
-            values={"spark": {"jobNamespaces": ["analytics"]}, "webhook": {"enable": True}},
-            opts=self.child(provider=self.provider),
+            values={"spark": {"jobNamespaces": [namespace]}, "webhook": {"enable": True}},
+            opts=self.child(provider=self.provider, depends_on=[self.namespace]),
         )
         self.register_outputs({"cluster_name": self.cluster_name, "oidc_issuer": self.oidc_issuer})
 

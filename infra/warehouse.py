@@ -194,7 +194,6 @@ class Warehouse(PlatformComponent):
                 name=f"{wh}_MONITOR",
                 credit_quota=spec.monthly_credit_quota,
                 frequency="MONTHLY",
-                start_timestamp="IMMEDIATELY",
                 notify_triggers=list(config.notify_at_percent),
                 suspend_trigger=config.suspend_at_percent,
                 suspend_immediate_trigger=config.suspend_immediately_at_percent,

@@ -1,11 +1,11 @@
 """Workloads: everything that runs in the cluster's ``analytics`` namespace.
 
-Creates: the namespace; one service account per workload annotated with its IRSA role; Kubernetes
+Creates (in the namespace the ``Kubernetes`` component made): one service account per workload annotated with its IRSA role; Kubernetes
 Secrets from Pulumi secrets (Redis AUTH token, IP-hash salt, Snowflake service-user keys); a
 ConfigMap with the platform endpoints; the collector (Deployment, Service, HPA, PodDisruptionBudget
 and an ALB Ingress serving ``/v1/*`` and ``/r``); the dashboard (Deployment, Service); the topic-sync
 Job (named after the hash of ``topics.yaml`` so a change re-runs it; the topic map is mounted from a
-ConfigMap); and the batch ETL/dbt runner and quality monitor CronJobs. Images and commands come
+ConfigMap); RBAC letting the Spark driver manage its executors; and the batch ETL/dbt runner and quality monitor CronJobs. Images and commands come
 from config, so the topic-sync command can gain flags without code changes.
 """
 
@@ -92,8 +92,6 @@ class Workloads(PlatformComponent):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, opts)
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE), opts=self.child())
-        self._ns = ns
         for workload in WORKLOADS:
             role: dict[str, pulumi.Input[str]] = {}
             if workload in inputs.role_arns:
@@ -103,6 +101,26 @@ class Workloads(PlatformComponent):
                 metadata=self._meta(workload, annotations=role),
                 opts=self.child(),
             )
+        # The Spark driver (service account "stream") creates and deletes its executor pods.
+        driver_role = k8s.rbac.v1.Role(
+            f"{name}-spark-driver",
+            metadata=self._meta("spark-driver"),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["pods", "services", "configmaps", "persistentvolumeclaims"],
+                    verbs=["create", "get", "list", "watch", "delete", "deletecollection", "patch", "update"],
+                )
+            ],
+            opts=self.child(),
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-spark-driver",
+            metadata=self._meta("spark-driver"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name="spark-driver"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name="stream", namespace=NAMESPACE)],
+            opts=self.child(depends_on=[driver_role]),
+        )
         self.secret = k8s.core.v1.Secret(
             f"{name}-secrets",
             metadata=self._meta("platform-secrets"),
@@ -291,7 +309,7 @@ class Workloads(PlatformComponent):
     ) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(
             name=name,
-            namespace=self._ns.metadata.name,
+            namespace=NAMESPACE,
             labels={"app.kubernetes.io/part-of": "affiliate-analytics", "app.kubernetes.io/managed-by": "pulumi"},
             annotations=dict(annotations) if annotations else None,
         )

@@ -298,3 +298,14 @@ def test_a_missing_secret_fails_naming_the_key():
     start_mocks("dev", values)
     with pytest.raises(pulumi.ConfigMissingError, match="affiliate-analytics:ipHashSalt"):
         mocked(run)
+
+
+def test_spark_operator_waits_for_the_namespace_and_the_driver_may_manage_executors(dev: Recorder):
+    assert dev.one("kubernetes:core/v1:Namespace").inputs["metadata"]["name"] == "analytics"
+    release = dev.one("kubernetes:helm.sh/v3:Release", "kubernetes-spark-operator").inputs
+    assert release["values"]["spark"]["jobNamespaces"] == ["analytics"]
+    binding = dev.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "stream", "namespace": "analytics"}]
+    rules = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs["rules"]
+    assert "pods" in rules[0]["resources"]
+    assert "create" in rules[0]["verbs"]
