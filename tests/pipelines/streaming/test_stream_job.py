@@ -9,7 +9,7 @@ from collections import Counter
 import pyarrow.dataset as ds
 import pytest
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from pipelines.contracts.codec import Codec
 from pipelines.contracts.registry import GlueSchemaRegistry
@@ -44,7 +44,10 @@ def _dead_letters(bootstrap: str, topic: str, expected: int, glue, registry_name
         msg = consumer.poll(0.5)
         if msg is not None and not msg.error():
             reasons[codec.decode(msg.value() or b"").record["reason"]] += 1
+    high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     consumer.close()
+    assert high is not None
+    assert high[1] == expected, f"{high[1]} records on {topic}, expected {expected}: a replay duplicated some"
     return reasons
 
 
@@ -103,4 +106,38 @@ def test_workload_yields_exact_redis_counters_lake_rows_and_dead_letters(
         assert '"wix_page_id":null' in rows[event_id]["payload"]
     # a second run over the same checkpoint finds nothing new and changes nothing
     _run(spark, cfg)
+    _assert_outcome(w, cfg, r, glue, local_engines.kafka_bootstrap)
+
+
+class InjectedCrashError(RuntimeError):
+    pass
+
+
+def test_crashes_mid_stream_then_restart_from_checkpoint_give_the_same_numbers(
+    spark, local_engines, glue, namespace, tmp_path
+):
+    w = build_workload(local_engines, glue, namespace, seed=23)
+    cfg = w.config(
+        tmp_path,
+        local_engines.redis_url,
+        local_engines.moto_url,
+        local_engines.kafka_bootstrap,
+        max_offsets_per_trigger=60,
+    )
+    crashes = [("lake_written", 1), ("dead_letters_sent", 2), ("redis_applied", 3)]
+    seen: list[tuple[str, int]] = []
+
+    def crash_at(step: str, batch_id: int) -> None:
+        seen.append((step, batch_id))
+        if crashes and (step, batch_id) == crashes[0]:
+            crashes.pop(0)
+            raise InjectedCrashError(f"injected crash after {step} in batch {batch_id}")
+
+    for _ in range(3):  # each run dies at the next injected crash
+        with pytest.raises(Exception, match="injected crash"):
+            _run(spark, cfg, crash_at)
+    assert not crashes
+    _run(spark, cfg, crash_at)  # the last restart runs to the end of the backlog
+    assert max(b for _, b in seen) >= 3, "the workload should span several micro-batches"
+    r = redis.Redis.from_url(local_engines.redis_url)
     _assert_outcome(w, cfg, r, glue, local_engines.kafka_bootstrap)
