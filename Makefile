@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 PY_SRC := infra stacks pipelines policies tests benchmarks
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench clean
+.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench cost clean
 
 bootstrap:            ## install what is missing (apt, uv, Python deps, Kafka jars, npm)
 	@bash scripts/bootstrap.sh
@@ -48,6 +48,10 @@ pytest:
 
 tracer-test:
 	@if [ -f tracer/package.json ]; then npm --prefix tracer test; else echo "tracer: not present"; fi
+
+cost: bootstrap       ## monthly estimate per stack from the resource graph (+ untagged resources); docs/cost/
+	@$(RUN) python -m pipelines.ops.cost estimate --stack dev --out docs/cost
+	@$(RUN) python -m pipelines.ops.cost estimate --stack prod --out docs/cost
 
 bench: bootstrap      ## benchmarks; results in docs/BENCHMARKS.md
 	@$(RUN) python -m benchmarks
