@@ -161,9 +161,12 @@ class BatchWriter:
             committed = commit.exists()
             if not committed:
                 lake.remove_partial(lake_dir, self.sid, batch_id)
-            params = lake.WriteParams(str(lake_dir), self.sid, batch_id, not committed, rate_bots, self.segmenter())
-            results = events.mapInArrow(partial(lake.write_partition, params=params), lake.RESULT_DDL).collect()
             acc = metrics.Accumulator()
+            segmenter = self.segmenter()
+            if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
+                segmenter = self._session_segments(events, segmenter, acc, batch_id)
+            params = lake.WriteParams(str(lake_dir), self.sid, batch_id, not committed, rate_bots, segmenter)
+            results = events.mapInArrow(partial(lake.write_partition, params=params), lake.RESULT_DDL).collect()
             files = {}
             for r in results:
                 if r["metrics"] is not None:
@@ -212,6 +215,45 @@ class BatchWriter:
             )
         finally:
             batch.unpersist()
+
+    def _session_segments(self, events: DataFrame, segmenter: Any, acc: metrics.Accumulator, batch_id: int) -> Any:
+        """Merge the batch's per-session counters into the session state in Redis (applied with the
+        batch's metrics, so exactly once) and evaluate the session-scope rules on the result."""
+        from dataclasses import replace
+
+        from pipelines.segmentation.engine import SESSION_COUNTERS
+
+        kinds = {
+            "page_views": "page_view",
+            "impressions": "product_impression",
+            "chart_interactions": "chart_interaction",
+            "clicks": "affiliate_click",
+            "conversions": "conversion",
+        }
+        aggs = [F.count(F.lit(1)).alias("events")] + [
+            F.sum(F.when(F.col("event_type") == t, 1).otherwise(0)).alias(name) for name, t in kinds.items()
+        ]
+        rows = events.where(F.col("session_id").isNotNull()).groupBy("session_id").agg(*aggs).collect()
+        if not rows:
+            return segmenter
+        prefix = self.cfg.redis_prefix
+        already = bool(self.redis.exists(f"{prefix}:batch:{self.sid}:{batch_id}"))
+        pipe = self.redis.pipeline(transaction=False)
+        for r in rows:
+            pipe.hgetall(f"{prefix}:sess:{r['session_id']}")
+        stored = pipe.execute()
+        assigned: dict[str, tuple[str, ...]] = {}
+        for r, state in zip(rows, stored, strict=True):
+            counters = {k: int(state.get(k.encode(), 0)) for k in SESSION_COUNTERS}
+            if not already:
+                for k in SESSION_COUNTERS:
+                    counters[k] += int(r[k] or 0)
+                    if r[k]:
+                        acc.counters[f"sess:{r['session_id']}"][k] += int(r[k])
+            segs = segmenter.rules.evaluate({"session": counters}, "session")
+            if segs:
+                assigned[r["session_id"]] = tuple(segs)
+        return replace(segmenter, session_segments=assigned)
 
     @staticmethod
     def _ledger(counts: list[dict[str, Any]], written: int, acc: metrics.Accumulator) -> dict[str, int]:

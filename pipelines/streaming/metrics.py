@@ -12,6 +12,9 @@ dashboard in docs/STREAMING.md):
     <p>:m:<m>:clk:pos           hash  position -> clicks
     <p>:m:<m>:conv              hash  merchant -> conversions
     <p>:m:<m>:seg               hash  segment -> events
+    <p>:m:<m>:segsess:<segment> HLL   session ids in the segment
+    <p>:sess:<session_id>       hash  session state: events, page_views, impressions, chart_interactions,
+                                      clicks, conversions (for session-scope segmentation rules)
     <p>:m:<m>:bot               hash  event_type -> bot-flagged events
     <p>:m:<m>:active            HLL   session ids (active sessions)
     <p>:m:<m>:sess:<page>       HLL   session ids per page
@@ -61,6 +64,8 @@ class Accumulator:
             self.counters[f"m:{m}:conv"][row["merchant"] or ""] += 1
         for seg in row.get("segments") or ():
             self.counters[f"m:{m}:seg"][seg] += 1
+            if row.get("session_id"):
+                self.hll[f"m:{m}:segsess:{seg}"].add(row["session_id"])
 
     def to_json(self) -> str:
         return json.dumps({"counters": self.counters, "hll": {k: sorted(v) for k, v in self.hll.items()}})

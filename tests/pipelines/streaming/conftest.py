@@ -89,10 +89,11 @@ def build_workload(engines: Any, glue: Any, namespace: str, sessions: int = 16, 
     sync_topics(admin_client(engines.kafka_bootstrap), specs, replication_factor=1)
     registry = GlueSchemaRegistry(glue, f"reg-{namespace}")
     codec = Codec(registry, current_versions(registry.register_all()))
-    old = glue.register_schema_version(
-        SchemaId={"RegistryName": registry.registry_name, "SchemaName": "page_view"},
-        SchemaDefinition=json.dumps(old_page_view_schema()),
-    )
+    schema_id = {"RegistryName": registry.registry_name, "SchemaName": "page_view"}
+    try:
+        old = glue.get_schema_by_definition(SchemaId=schema_id, SchemaDefinition=json.dumps(old_page_view_schema()))
+    except glue.exceptions.EntityNotFoundException:
+        old = glue.register_schema_version(SchemaId=schema_id, SchemaDefinition=json.dumps(old_page_view_schema()))
     old_version = uuid.UUID(old["SchemaVersionId"])
     old_parsed = fastavro.parse_schema(json.loads(json.dumps(old_page_view_schema()).replace('"logicalType"', '"_lt"')))
 

@@ -141,3 +141,64 @@ def test_crashes_mid_stream_then_restart_from_checkpoint_give_the_same_numbers(
     assert max(b for _, b in seen) >= 3, "the workload should span several micro-batches"
     r = redis.Redis.from_url(local_engines.redis_url)
     _assert_outcome(w, cfg, r, glue, local_engines.kafka_bootstrap)
+
+
+def _wait_for(what: str, check, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached within {timeout_s}s; last seen: {last}")
+
+
+def test_rules_file_change_changes_segments_at_the_next_batch_without_restart(
+    spark, local_engines, glue, namespace, tmp_path
+):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - name: on_mobile\n    when: {field: enrich.device_type, op: eq, value: mobile}\n"
+        "  - name: researcher\n    scope: session\n    when: {field: session.events, op: gte, value: 2}\n"
+    )
+    w = build_workload(local_engines, glue, namespace, sessions=6, seed=5)
+    cfg = w.config(
+        tmp_path, local_engines.redis_url, local_engines.moto_url, local_engines.kafka_bootstrap, rules_file=rules
+    )
+    cfg = cfg.model_copy(update={"available_now": False, "trigger_seconds": 1.0})
+    r = redis.Redis.from_url(local_engines.redis_url)
+    ledger_key = f"{namespace}:ledger:total"
+
+    def received(n: int):
+        def check():
+            got = int(r.hget(ledger_key, "received") or 0)
+            return got >= n, got
+
+        return check
+
+    query = job.start(spark, cfg)
+    try:
+        _wait_for("first workload processed", received(w.produced))
+        first = {row["event_id"] for row in _lake(cfg.lake_dir)}
+        rules.write_text(
+            "version: 2\nrules:\n  - name: page_view_v2\n    when: {field: event_type, op: eq, value: page_view}\n"
+        )
+        w2 = build_workload(local_engines, glue, namespace, sessions=6, seed=6)
+        _wait_for("second workload processed", received(w.produced + w2.produced))
+    finally:
+        query.stop()
+    rows = _lake(cfg.lake_dir)
+    before = [row for row in rows if row["event_id"] in first]
+    after = [row for row in rows if row["event_id"] not in first]
+    segs_before = {s for row in before for s in row["segments"]}
+    segs_after = {s for row in after for s in row["segments"]}
+    assert segs_before == {"on_mobile", "researcher"}
+    assert segs_after == {"page_view_v2"}
+    assert all(("page_view_v2" in row["segments"]) == (row["event_type"] == "page_view") for row in after)
+    assert all(
+        ("on_mobile" in row["segments"]) == (row["device_type"] == "mobile") for row in before if not row["is_bot"]
+    )
+    assert _redis_sum(r, f"{namespace}:m:*:seg")["page_view_v2"] == sum(
+        1 for row in after if "page_view_v2" in row["segments"] and not row["is_bot"]
+    )
