@@ -1,0 +1,133 @@
+{#-
+The one place the warehouse meets its input. Both branches return the same columns, so staging is
+identical on every target:
+  event_id, event_type, event_time, event_date, received_at, source_order, client_session_id,
+  visitor_id, site_id, page_path, device_type, browser, os, channel, is_bot, bot_reasons,
+  segments_csv, payload (JSON text on DuckDB, VARIANT on Snowflake)
+-#}
+{% macro events_source(event_type, window) -%}
+    {{ return(adapter.dispatch('events_source')(event_type, window)) }}
+{%- endmacro %}
+
+{#- local: the stream's Parquet lake, read in place; the date partition prunes files. -#}
+{% macro duckdb__events_source(event_type, window) -%}
+    select
+        event_id,
+        event_type,
+        {{ ms_to_timestamp('event_time_ms') }} as event_time,
+        cast(date as date) as event_date,
+        {{ ms_to_timestamp('received_ms') }} as received_at,
+        kafka_offset as source_order,
+        session_id as client_session_id,
+        visitor_id,
+        site_id,
+        page_path,
+        device_type,
+        browser,
+        os,
+        channel,
+        coalesce(is_bot, false) as is_bot,
+        nullif(bot_reasons, '') as bot_reasons,
+        nullif(array_to_string(segments, ','), '') as segments_csv,
+        payload
+    from {{ source('lake', event_type) }}
+    where {{ window_filter(window, ms_to_timestamp('event_time_ms'), 'date') }}
+{%- endmacro %}
+
+{#-
+dev/prod/fakesnow: the RAW tables Snowpipe loads (columns per infra.contracts.raw_columns). RAW
+carries the record, not the stream's enrichment, so channel is derived here with the same rules
+and the stream-only fields (UA parsing, bot flag, segments) are null/false until RAW carries them.
+-#}
+{% macro default__events_source(event_type, window) -%}
+    {%- if event_type == 'conversion' -%}
+        {%- set event_ms = "RECORD:occurred_at::number" -%}
+        {%- set received_ms = "RECORD:collector_received_at::number" -%}
+    {%- else -%}
+        {%- set event_ms = "(RECORD:context.device_created_at::number + RECORD:context.collector_received_at::number - RECORD:context.device_sent_at::number)" -%}
+        {%- set received_ms = "RECORD:context.collector_received_at::number" -%}
+    {%- endif -%}
+    select * from (
+        select
+            RECORD:event_id::varchar as event_id,
+            '{{ event_type }}' as event_type,
+            {{ ms_to_timestamp(event_ms) }} as event_time,
+            cast({{ ms_to_timestamp(event_ms) }} as date) as event_date,
+            {{ ms_to_timestamp(received_ms) }} as received_at,
+            0 as source_order,
+            RECORD:context.session_id::varchar as client_session_id,
+            RECORD:context.visitor_id::varchar as visitor_id,
+            RECORD:context.site_id::varchar as site_id,
+            RECORD:context.page_path::varchar as page_path,
+            RECORD:context.device_class::varchar as device_type,
+            cast(null as varchar) as browser,
+            cast(null as varchar) as os,
+            {{ channel_from_record('RECORD') }} as channel,
+            false as is_bot,
+            cast(null as varchar) as bot_reasons,
+            cast(null as varchar) as segments_csv,
+            RECORD as payload
+        from {{ source('raw', event_type) }}
+    ) as raw_events
+    where {{ window_filter(window, 'event_time', 'event_date') }}
+{%- endmacro %}
+
+{#- The stream's channel rules (pipelines/streaming/enrichment.py classify_channel), UTM part. -#}
+{% macro channel_from_record(record) -%}
+    case
+        when {{ record }}:context is null then 'postback'
+        when lower({{ json_str(record, 'context.utm.medium') }}) in ('cpc', 'ppc', 'paid_search', 'paidsearch', 'paid') then 'paid_search'
+        when lower({{ json_str(record, 'context.utm.medium') }}) in ('email', 'newsletter')
+            or lower({{ json_str(record, 'context.utm.source') }}) in ('email', 'newsletter') then 'email'
+        when lower({{ json_str(record, 'context.utm.medium') }}) = 'affiliate' then 'affiliate'
+        when {{ json_str(record, 'context.utm.medium') }} is not null
+            or {{ json_str(record, 'context.utm.source') }} is not null then 'other_campaign'
+        when {{ json_str(record, 'context.referrer') }} is null then 'direct'
+        when {{ json_str(record, 'context.referrer') }} like '%google.%' or {{ json_str(record, 'context.referrer') }} like '%bing.%' then 'organic_search'
+        else 'referral'
+    end
+{%- endmacro %}
+
+{#- Context columns every browser event carries, typed from the record. -#}
+{% macro context_columns(payload='payload') -%}
+    {{ json_str(payload, 'context.page_url') }} as page_url,
+    {{ json_str(payload, 'context.page_title') }} as page_title,
+    {{ json_str(payload, 'context.referrer') }} as referrer,
+    {{ json_str(payload, 'context.utm.source') }} as utm_source,
+    {{ json_str(payload, 'context.utm.medium') }} as utm_medium,
+    {{ json_str(payload, 'context.utm.campaign') }} as utm_campaign,
+    {{ json_str(payload, 'context.utm.term') }} as utm_term,
+    {{ json_str(payload, 'context.utm.content') }} as utm_content,
+    cast({{ json_int(payload, 'context.session_index') }} as integer) as session_index,
+    {{ json_str(payload, 'context.device_class') }} as device_class,
+    {{ json_str(payload, 'context.language') }} as language,
+    {{ json_str(payload, 'context.consent_state') }} as consent_state,
+    {{ json_str(payload, 'context.geo_country') }} as geo_country,
+    {{ json_str(payload, 'context.geo_region') }} as geo_region,
+    {{ json_str(payload, 'context.geo_city') }} as geo_city,
+    {{ json_str(payload, 'context.ip_hash') }} as ip_hash
+{%- endmacro %}
+
+{#- Columns of the source every staging model keeps. -#}
+{% macro event_columns() -%}
+    event_id,
+    event_time,
+    event_date,
+    received_at,
+    client_session_id,
+    visitor_id,
+    site_id,
+    page_path,
+    device_type,
+    browser,
+    os,
+    channel,
+    is_bot,
+    bot_reasons,
+    segments_csv
+{%- endmacro %}
+
+{#- Keep one row per event id: the first received (a repeated delivery is the same event). -#}
+{% macro dedup_by_event_id(order='received_at, source_order') -%}
+    qualify row_number() over (partition by event_id order by {{ order }}) = 1
+{%- endmacro %}

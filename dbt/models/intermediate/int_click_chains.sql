@@ -1,0 +1,71 @@
+-- Impression → click → conversion, one row per click id: the click (first of repeated deliveries of
+-- the same click id), the impression it came from, its session, and its conversions (not reversed).
+with
+
+clicks as (select * from {{ ref('stg_events__affiliate_clicks') }}),
+impressions as (select * from {{ ref('stg_events__product_impressions') }}),
+conversions as (select * from {{ ref('stg_events__conversions') }}),
+sessionized as (select event_id, session_key from {{ ref('int_sessionized_events') }}),
+
+first_clicks as (
+
+    select * from clicks
+    qualify row_number() over (partition by click_id order by event_time, event_id) = 1
+
+),
+
+first_impressions as (
+
+    select * from impressions
+    qualify row_number() over (partition by impression_id order by event_time, event_id) = 1
+
+),
+
+click_conversions as (
+
+    select
+        click_id,
+        count(*) as conversions,
+        sum(sale_amount) as revenue,
+        sum(commission_amount) as commission,
+        min(event_time) as first_conversion_time
+    from conversions
+    where click_id is not null and status != 'reversed'
+    group by click_id
+
+),
+
+final as (
+
+    select
+        first_clicks.click_id,
+        first_clicks.event_id as click_event_id,
+        first_clicks.event_time as click_time,
+        first_clicks.event_date as click_date,
+        sessionized.session_key,
+        first_clicks.visitor_id,
+        first_clicks.site_id,
+        first_clicks.page_path,
+        first_clicks.page_view_id,
+        first_clicks.link_id,
+        first_clicks.product_id,
+        first_clicks.merchant,
+        first_clicks.position,
+        coalesce(first_clicks.placement, 'unknown') as placement,
+        first_clicks.chart_id,
+        first_clicks.impression_id,
+        first_impressions.event_time as impression_time,
+        first_impressions.position as impression_position,
+        first_clicks.is_bot,
+        coalesce(click_conversions.conversions, 0) as conversions,
+        coalesce(click_conversions.revenue, 0) as revenue,
+        coalesce(click_conversions.commission, 0) as commission,
+        click_conversions.first_conversion_time
+    from first_clicks
+    left join sessionized on first_clicks.event_id = sessionized.event_id
+    left join first_impressions on first_clicks.impression_id = first_impressions.impression_id
+    left join click_conversions on first_clicks.click_id = click_conversions.click_id
+
+)
+
+select * from final

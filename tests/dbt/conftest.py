@@ -1,0 +1,89 @@
+"""One dbt build per test session on the small known lake (tests/dbt/scenario.py).
+
+dbt runs as a subprocess (`dbt build --project-dir dbt --profiles-dir dbt`) with its own target
+and log paths, so runs never share state; DuckDB files are opened read-only afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.batch.generate import write_lake
+from tests.dbt import scenario
+
+REPO = Path(__file__).resolve().parents[2]
+DBT = Path(sys.executable).parent / "dbt"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    lake: Path
+    db: Path
+    work: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "AA_LAKE_DIR": str(self.lake),
+            "AA_WAREHOUSE_PATH": str(self.db),
+            "AA_DBT_TARGET": "local",
+        }
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.db), read_only=True)
+
+    def query(self, sql: str) -> list[tuple]:
+        with self.connect() as con:
+            return con.sql(sql).fetchall()
+
+
+def run_dbt(args: list[str], env: dict[str, str], work: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        str(DBT),
+        *args,
+        "--project-dir",
+        str(REPO / "dbt"),
+        "--profiles-dir",
+        str(REPO / "dbt"),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        failures = [line for line in done.stdout.splitlines() if "ERROR" in line or "FAIL" in line or "rror" in line]
+        pytest.fail(f"dbt {' '.join(args)} failed (exit {done.returncode}):\n" + "\n".join(failures[-40:]))
+    return done
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    work = tmp_path_factory.mktemp("dbt-local")
+    wh = Warehouse(lake=work / "lake", db=work / "warehouse.duckdb", work=work)
+    write_lake(scenario.base_rows(), wh.lake, batch_id=1)
+    run_dbt(["build"], wh.env(), work)
+    return wh
+
+
+@pytest.fixture(scope="session")
+def late_warehouses(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, Warehouse]:
+    """(incremental, full refresh): the first build plus late rows run incrementally, and the same
+    lake built from scratch."""
+    work = tmp_path_factory.mktemp("dbt-late")
+    inc = Warehouse(lake=work / "lake", db=work / "incremental.duckdb", work=work / "inc")
+    shutil.copytree(warehouse.lake, inc.lake)
+    shutil.copy(warehouse.db, inc.db)
+    write_lake(scenario.late_rows(), inc.lake, batch_id=2)
+    run_dbt(["build"], inc.env(), inc.work)
+    full = Warehouse(lake=inc.lake, db=work / "full.duckdb", work=work / "full")
+    run_dbt(["build", "--full-refresh"], full.env(), full.work)
+    return inc, full
