@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -95,9 +96,15 @@ def _dumps() -> Any:
 _DUMPS = _dumps()
 
 
+@lru_cache(maxsize=1024)
+def _hour_parts(hour: int) -> tuple[str, str]:
+    dt = datetime.fromtimestamp(hour * 3600, tz=UTC)
+    return dt.strftime("%Y-%m-%d"), dt.strftime("%H")
+
+
 def _time_parts(ms: int) -> tuple[int, str, str]:
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return ms // 60_000, dt.strftime("%Y-%m-%d"), dt.strftime("%H")
+    date, hour = _hour_parts(ms // 3_600_000)
+    return ms // 60_000, date, hour
 
 
 def process_record(
@@ -159,7 +166,7 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
         partitions = batch.column("partition").to_pylist()
         offsets = batch.column("offset").to_pylist()
         stamps = batch.column("timestamp").to_pylist()
-        rows: dict[str, list[Any]] = {n: [] for n, _, _ in OUTPUT_FIELDS}
+        rows: list[dict[str, Any]] = []
         stages: Counter[str] = Counter()
         for value, topic, partition, offset, stamp in zip(values, topics, partitions, offsets, stamps, strict=True):
             kind, cols, stage = process_record(value or b"", codec, now_ms, params.policy)
@@ -172,8 +179,7 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
                 raw = value or b""
                 cols["raw"] = raw[:RAW_CAP]
                 cols["counts"] = "1" if len(raw) > RAW_CAP else "0"  # raw_truncated
-            for name in rows:
-                rows[name].append(cols.get(name))
+            rows.append(cols)
         received = batch.num_rows
         invalid = {k: v for k, v in stages.items() if k not in ("valid", "late")}
         decoded = received - sum(v for k, v in invalid.items() if k in _UNDECODED)
@@ -184,16 +190,15 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
             "late": stages["late"],
             "invalid": invalid,
         }
-        count_row: dict[str, Any] = {n: None for n in rows}
-        count_row.update(
-            kind="count",
-            dedup_key=f"count/{topics[0]}/{partitions[0]}/{offsets[0]}/{received}",
-            wm_ts=datetime.now(tz=UTC),
-            counts=_DUMPS(counts),
+        rows.append(
+            {
+                "kind": "count",
+                "dedup_key": f"count/{topics[0]}/{partitions[0]}/{offsets[0]}/{received}",
+                "wm_ts": datetime.now(tz=UTC),
+                "counts": _DUMPS(counts),
+            }
         )
-        for name in rows:
-            rows[name].append(count_row[name])
-        yield pa.RecordBatch.from_pydict(rows, schema=OUTPUT_ARROW_SCHEMA)
+        yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_ARROW_SCHEMA)
 
 
 _UNDECODED = frozenset({"undecodable", "unknown_schema_version", "unknown_event_type", "schema_violation"})

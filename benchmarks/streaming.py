@@ -1,0 +1,240 @@
+"""Streaming job throughput and freshness on local[2], side by side with a baseline in one run.
+
+    uv run python -m benchmarks.streaming [--events 200000] [--batch 50000] [--freshness-seconds 40]
+
+1. Throughput: a backlog of realistic events (all five types, duplicates included) on real Kafka is
+   processed with ``availableNow`` in micro-batches of ``--batch`` events, twice: the baseline
+   (Kafka source → count, the floor Spark itself costs) and the full pipeline (decode, validate,
+   enrich, dedup, segment, lake, Redis, dead letters, ledger). Events/s per micro-batch come from
+   Spark's own progress reports (``triggerExecution``); the first batch (JIT, Python workers) is
+   reported separately.
+2. Freshness: the job runs with the 10 s trigger while a producer sends at the demo rate (20
+   events/s) and at 10x; freshness of an event = when its batch's Redis transaction committed
+   (the ledger's ``processed_at``) minus its ``collector_received_at``; p50/p95 over all events.
+
+Uses the engines of ``make up`` (started if needed, stopped again if this run started them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from pipelines.contracts.codec import Codec
+from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
+from pipelines.contracts.samples import generate, message_key
+from pipelines.contracts.topics import TopicSpec, admin_client, sync_topics
+from pipelines.local import engines
+from pipelines.segmentation.engine import default_rules_file
+from pipelines.streaming import job
+from pipelines.streaming.config import StreamConfig, load_config
+
+TYPES = ["page_view", "product_impression", "chart_interaction", "affiliate_click", "conversion"]
+
+
+def _stamp(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    ctx = record.get("context")
+    if ctx is not None:
+        ctx.update(device_created_at=now_ms - 400, device_sent_at=now_ms - 50, collector_received_at=now_ms)
+    else:
+        record.update(occurred_at=now_ms - 3_600_000, collector_received_at=now_ms)
+    return record
+
+
+class Bench:
+    def __init__(self, cfg: engines.EngineConfig, ns: str) -> None:
+        self.cfg = cfg
+        self.ns = ns
+        self.topics = {t: f"{ns}.events.{t}" for t in TYPES}
+        self.dlq = f"{ns}.events.dead_letter"
+        specs = [TopicSpec(n, t, 2, "session_id", {}) for t, n in self.topics.items()]
+        specs.append(TopicSpec(self.dlq, "dead_letter", 1, "event_id", {}))
+        sync_topics(admin_client(cfg.kafka_bootstrap), specs, replication_factor=1)
+        self.glue = glue_client(cfg.moto_url)
+        self.registry = GlueSchemaRegistry(self.glue, f"bench-{ns}")
+        self.codec = Codec(self.registry, current_versions(self.registry.register_all()))
+        self.producer = Producer(
+            {"bootstrap.servers": cfg.kafka_bootstrap, "linger.ms": 50, "acks": "all", "enable.idempotence": True}
+        )
+
+    def produce(self, n_events: int, seed: int, dup_every: int = 50) -> int:
+        sent, i = 0, 0
+        while sent < n_events:
+            for s in generate(500, seed=seed + i, start_ms=int(time.time() * 1000)):
+                value = self.codec.encode(s.event_type, _stamp(s.record, int(time.time() * 1000)))
+                key = message_key(s.event_type, s.record).encode()
+                self.producer.produce(self.topics[s.event_type], value, key=key)
+                sent += 1
+                if sent % dup_every == 0:
+                    self.producer.produce(self.topics[s.event_type], value, key=key)
+                    sent += 1
+                if sent % 10_000 == 0:
+                    self.producer.poll(0)
+            i += 1
+        self.producer.flush(60)
+        return sent
+
+    def stream_config(self, tmp: Path, **extra: Any) -> StreamConfig:
+        return load_config(
+            lake_dir=tmp / "lake",
+            checkpoint_dir=tmp / "ckpt",
+            kafka_bootstrap=self.cfg.kafka_bootstrap,
+            topics=sorted(self.topics.values()),
+            dead_letter_topic=self.dlq,
+            glue_endpoint=self.cfg.moto_url,
+            registry_name=self.registry.registry_name,
+            redis_url=self.cfg.redis_url,
+            redis_prefix=self.ns,
+            rules_file=default_rules_file(),
+            **extra,
+        )
+
+    def cleanup(self) -> None:
+        import redis
+
+        r = redis.Redis.from_url(self.cfg.redis_url)
+        for key in r.scan_iter(match=f"{self.ns}:*", count=5000):
+            r.delete(key)
+        self.glue.delete_registry(RegistryId={"RegistryName": self.registry.registry_name})
+        admin_client(self.cfg.kafka_bootstrap).delete_topics([*self.topics.values(), self.dlq])
+
+
+def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    out = []
+    for p in progress:
+        n, ms = p.get("numInputRows", 0), p.get("durationMs", {}).get("triggerExecution", 0)
+        if n and ms:
+            out.append((int(n), n / (ms / 1000)))
+    return out
+
+
+def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any]:
+    from pyspark.sql import DataFrame
+
+    results: dict[str, Any] = {}
+    cfg = bench.stream_config(tmp / "full", available_now=True, max_offsets_per_trigger=batch)
+    base = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", cfg.kafka_bootstrap)
+        .option("subscribe", ",".join(cfg.topics))
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(batch))
+        .load()
+    )
+
+    def count_only(df: DataFrame, _batch_id: int) -> None:
+        df.count()
+
+    q = (
+        base.writeStream.trigger(availableNow=True)
+        .option("checkpointLocation", str(tmp / "baseline-ckpt"))
+        .foreachBatch(count_only)
+        .start()
+    )
+    q.awaitTermination()
+    results["baseline"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+    q = job.start(spark, cfg)
+    q.awaitTermination()
+    results["full"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+    return results
+
+
+def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int) -> dict[str, float]:
+    import pyarrow.dataset as ds
+
+    cfg = bench.stream_config(tmp / f"fresh-{rate}", starting_offsets="latest", trigger_seconds=10.0)
+    query = job.start(spark, cfg)
+    time.sleep(12)  # the first (empty) batch and the Python workers
+    stop = time.monotonic() + seconds
+    seed = 1000 + rate
+
+    def steady() -> None:
+        nonlocal seed
+        while time.monotonic() < stop:
+            t0 = time.monotonic()
+            bench.produce(rate, seed, dup_every=10**9)
+            seed += 1
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+
+    producer = threading.Thread(target=steady)
+    producer.start()
+    producer.join()
+    time.sleep(22)  # two more triggers drain what was sent last
+    query.stop()
+    processed = {}
+    for f in (cfg.lake_dir / "_ledger").rglob("batch-*.json"):
+        doc = json.loads(f.read_text())
+        processed[doc["batch_id"]] = datetime.fromisoformat(doc["processed_at"]).timestamp() * 1000
+    table = ds.dataset(str(cfg.lake_dir), format="parquet", partitioning="hive").to_table(
+        columns=["received_ms", "stream_batch_id"]
+    )
+    lags = sorted(
+        (processed[b] - r) / 1000
+        for r, b in zip(table["received_ms"].to_pylist(), table["stream_batch_id"].to_pylist(), strict=True)
+    )
+    if not lags:
+        return {"events": 0, "p50": float("nan"), "p95": float("nan")}
+    return {
+        "events": len(lags),
+        "p50": statistics.median(lags),
+        "p95": lags[int(0.95 * (len(lags) - 1))],
+    }
+
+
+def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40) -> dict[str, Any]:
+    cfg = engines.EngineConfig()
+    states = engines.up(cfg)
+    ns = f"bench{uuid.uuid4().hex[:6]}"
+    tmp = Path(tempfile.mkdtemp(prefix="aa-stream-bench-"))
+    bench = Bench(cfg, ns)
+    report: dict[str, Any] = {}
+    spark = None
+    try:
+        t0 = time.monotonic()
+        produced = bench.produce(events, seed=1)
+        print(f"produced {produced} events in {time.monotonic() - t0:.1f}s")
+        spark = job.build_spark(bench.stream_config(tmp))
+        rates = throughput(spark, bench, tmp, batch)
+        report["events"] = produced
+        for name, rows in rates.items():
+            steady = [r for _, r in rows[1:]] or [r for _, r in rows]
+            report[name] = {
+                "batches": len(rows),
+                "first_batch_events_per_s": round(rows[0][1]) if rows else None,
+                "steady_events_per_s": round(statistics.median(steady)) if steady else None,
+            }
+        report["ratio_full_vs_baseline"] = round(
+            report["full"]["steady_events_per_s"] / report["baseline"]["steady_events_per_s"], 3
+        )
+        if freshness_seconds:
+            report["freshness_demo_20_per_s"] = freshness(spark, bench, tmp, 20, freshness_seconds)
+            report["freshness_10x_200_per_s"] = freshness(spark, bench, tmp, 200, freshness_seconds)
+    finally:
+        if spark is not None:
+            spark.stop()
+        bench.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if any(s == "started" for s in states.values()):
+            engines.down(cfg)
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--freshness-seconds", type=int, default=40)
+    a = parser.parse_args()
+    main(a.events, a.batch, a.freshness_seconds)
