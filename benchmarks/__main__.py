@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from benchmarks import codec
+from benchmarks import codec, collector
 
 
 def main() -> int:
     codec.main()
+    print()
+    collector.main()
     return 0
 
 
