@@ -47,8 +47,9 @@ class Cache(PlatformComponent):
         vpc_cidr: str,
         subnet_ids: Sequence[pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", subnet_ids=list(subnet_ids), description="Private subnets", opts=self.child()
         )
@@ -83,7 +84,7 @@ class Cache(PlatformComponent):
             security_group_ids=[self.security_group.id],
             snapshot_retention_limit=config.snapshot_retention_days,
             apply_immediately=False,
-            opts=self.child(),
+            opts=self.child(stateful=True),
         )
         self.endpoint = self.group.primary_endpoint_address
         self.group_id = self.group.id

@@ -65,8 +65,9 @@ class Cdn(PlatformComponent):
         collector_origin: pulumi.Input[str],
         tracer_bundle: Path | None,
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         static = SecureBucket(self, f"{name}-static", None, config.force_destroy)
         self.tracer_key: str | None = None
         if tracer_bundle is not None:

@@ -34,8 +34,10 @@ class PlatformComponent(pulumi.ComponentResource):
 
     module: ClassVar[str]
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, protect_stateful: bool = False) -> None:
+        """``protect_stateful`` sets ``protect=True`` on the children created with ``stateful=True``."""
         super().__init__(f"aap:{self.module}:{type(self).__name__}", name, None, opts)
+        self.protect_stateful = protect_stateful
         _COMPONENT_OF[self] = self.module
 
     def child(
@@ -43,13 +45,16 @@ class PlatformComponent(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] | None = None,
         provider: pulumi.ProviderResource | None = None,
         delete_before_replace: bool | None = None,
+        stateful: bool = False,
     ) -> pulumi.ResourceOptions:
-        """Options for a child resource: parented to this component."""
+        """Options for a child resource: parented to this component; ``stateful`` holds data
+        (keys, clusters, databases) and is protected from deletion when the stack says so."""
         return pulumi.ResourceOptions(
             parent=self,
             depends_on=list(depends_on) if depends_on else None,
             provider=provider,
             delete_before_replace=delete_before_replace,
+            protect=True if stateful and self.protect_stateful else None,
         )
 
 

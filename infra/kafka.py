@@ -82,15 +82,19 @@ class Kafka(PlatformComponent):
         vpc_cidr: str,
         subnet_ids: Sequence[pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         if config.broker_count % len(subnet_ids) != 0:
             raise ValueError(
                 f"kafka.brokerCount ({config.broker_count}) must be a multiple of the number of "
                 f"availability zones ({len(subnet_ids)})"
             )
         self.kms_key = aws.kms.Key(
-            f"{name}-key", description="MSK encryption at rest", enable_key_rotation=True, opts=self.child()
+            f"{name}-key",
+            description="MSK encryption at rest",
+            enable_key_rotation=True,
+            opts=self.child(stateful=True),
         )
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-brokers",
@@ -155,7 +159,7 @@ class Kafka(PlatformComponent):
                 )
             ),
             enhanced_monitoring=config.enhanced_monitoring,
-            opts=self.child(),
+            opts=self.child(stateful=True),
         )
         self.cluster_name = self.cluster.cluster_name
         self.cluster_arn = self.cluster.arn

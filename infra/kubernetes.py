@@ -180,12 +180,13 @@ class Kubernetes(PlatformComponent):
         instance_tags: Mapping[str, str],
         namespace: str = "analytics",
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
         """``instance_tags`` are the cost tags for node EC2 instances, volumes and ENIs."""
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         secrets_key = aws.kms.Key(
             f"{name}-secrets", description="EKS secrets envelope encryption", enable_key_rotation=True,
-            opts=self.child(),
+            opts=self.child(stateful=True),
         )  # fmt: skip
         cluster_role = aws.iam.Role(
             f"{name}-cluster", assume_role_policy=_assume("eks.amazonaws.com"), opts=self.child()

@@ -105,7 +105,9 @@ class SecureBucket:
     ) -> None:
         opts = owner.child(provider=provider)
         self.name = name
-        self.bucket = aws.s3.Bucket(name, force_destroy=force_destroy, opts=opts)
+        self.bucket = aws.s3.Bucket(
+            name, force_destroy=force_destroy, opts=owner.child(provider=provider, stateful=True)
+        )
         self.versioning = aws.s3.BucketVersioning(
             name,
             bucket=self.bucket.id,
@@ -158,9 +160,10 @@ class Lake(PlatformComponent):
         retention_days: Mapping[str, int],
         replica_provider: pulumi.ProviderResource | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
         """``retention_days`` maps event type to the schema's ``retention_days`` (``dead_letter`` too)."""
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         if config.replication.enabled and replica_provider is None:
             raise ValueError("lake replication is enabled but no replica-region provider was given")
         self.kms_key = aws.kms.Key(
@@ -168,9 +171,11 @@ class Lake(PlatformComponent):
             description="SSE-KMS key of the data lake buckets",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=self.child(),
+            opts=self.child(stateful=True),
         )
-        aws.kms.Alias(f"{name}-key", name=f"alias/{name}-lake", target_key_id=self.kms_key.key_id, opts=self.child())
+        aws.kms.Alias(
+            f"{name}-key-alias", name=f"alias/{name}-lake", target_key_id=self.kms_key.key_id, opts=self.child()
+        )
 
         self.buckets: dict[str, aws.s3.Bucket] = {}
         secure: dict[str, SecureBucket] = {}
@@ -307,7 +312,7 @@ class Lake(PlatformComponent):
             description="SSE-KMS key of the lake replicas",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=self.child(provider=provider),
+            opts=self.child(provider=provider, stateful=True),
         )
         role = aws.iam.Role(
             f"{name}-replication",

@@ -155,8 +155,9 @@ class Warehouse(PlatformComponent):
         lake_kms_key_arn: pulumi.Input[str],
         event_prefix: str,
         opts: pulumi.ResourceOptions | None = None,
+        protect_stateful: bool = False,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(name, opts, protect_stateful)
         self._tags = tags
 
         def comment(what: str) -> str:
@@ -175,7 +176,7 @@ class Warehouse(PlatformComponent):
                 name=db,
                 data_retention_time_in_days=days,
                 comment=comment(f"{db} layer"),
-                opts=self.child(),
+                opts=self.child(stateful=True),
             )
         events = snowflake.Schema(
             f"{name}-raw-events", database=self.databases["RAW"].name, name="EVENTS", with_managed_access="true",

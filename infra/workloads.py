@@ -29,9 +29,16 @@ class ResourcesConfig(Settings):
     cpu: str = Field(pattern=r"^\d+(\.\d+)?m?$")
     memory: str = Field(pattern=r"^\d+(Mi|Gi)$")
 
+    def cpu_limit(self) -> str:
+        """Twice the request: bursts are allowed, a runaway pod cannot starve its node."""
+        millicores = int(self.cpu[:-1]) if self.cpu.endswith("m") else int(float(self.cpu) * 1000)
+        return f"{2 * millicores}m"
+
     def spec(self) -> k8s.core.v1.ResourceRequirementsArgs:
-        amounts = {"cpu": self.cpu, "memory": self.memory}
-        return k8s.core.v1.ResourceRequirementsArgs(requests=amounts, limits={"memory": self.memory})
+        return k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": self.cpu, "memory": self.memory},
+            limits={"cpu": self.cpu_limit(), "memory": self.memory},
+        )
 
 
 class CollectorConfig(Settings):
@@ -57,6 +64,7 @@ class CronConfig(Settings):
 class TopicSyncConfig(Settings):
     command: tuple[str, ...] = ("python", "-m", "pipelines.contracts.topics", "sync")
     extra_args: tuple[str, ...] = ()
+    resources: ResourcesConfig = ResourcesConfig(cpu="100m", memory="256Mi")
 
 
 class WorkloadsConfig(Settings):
@@ -264,6 +272,7 @@ class Workloads(PlatformComponent):
                                 image=inputs.image,
                                 command=args,
                                 env_from=env_from,
+                                resources=sync.resources.spec(),
                                 volume_mounts=[k8s.core.v1.VolumeMountArgs(name="topics", mount_path="/etc/topics")],
                             )
                         ],

@@ -52,6 +52,7 @@ class StackConfig(Settings):
     """Everything a stack sets. Dev and prod differ only in these values."""
 
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    protect_stateful_resources: bool = False
     schemas_dir: str = "schemas"
     topics_file: str = "schemas/topics.yaml"
     tags: TagsConfig

@@ -165,6 +165,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         replica_provider = aws_provider("aws-replica", config.lake.replication.region, config.tags)
 
     cluster_name = f"{PROJECT}-{config.tags.environment}"
+    protect = config.protect_stateful_resources
     Tagging("tagging", config.tags, opts=opts)
     network = Network("network", config.network, config.region, cluster_name, opts=opts)
     lake = Lake(
@@ -173,6 +174,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         {c.event_type: c.retention_days for c in contracts.schemas},
         replica_provider=replica_provider,
         opts=opts,
+        protect_stateful=protect,
     )
     kafka = Kafka(
         "kafka",
@@ -181,10 +183,13 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         vpc_cidr=config.network.cidr,
         subnet_ids=[s.id for s in network.private_subnets],
         opts=opts,
+        protect_stateful=protect,
     )
     registry = Registry("registry", config.registry, contracts.schemas, opts=opts)
     private_subnets = [s.id for s in network.private_subnets]
-    cache = Cache("cache", config.cache, network.vpc_id, config.network.cidr, private_subnets, opts=opts)
+    cache = Cache(
+        "cache", config.cache, network.vpc_id, config.network.cidr, private_subnets, opts=opts, protect_stateful=protect
+    )
     artifacts = Artifacts(
         "artifacts", config.artifacts, lake.bucket_names["artifacts"], artifact_files(config), opts=opts
     )
@@ -197,6 +202,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         private_subnets,
         instance_tags=config.tags.for_component("kubernetes"),
         opts=opts,
+        protect_stateful=protect,
     )
     policies = _aws_policies(config, contracts, lake, kafka, registry)
     roles = {w: kubernetes.irsa_role(w, NAMESPACE, w, p).arn for w, p in policies.items()}
@@ -252,6 +258,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         collector_origin=workloads.collector_hostname,
         tracer_bundle=tracer if tracer.is_file() else None,
         opts=opts,
+        protect_stateful=protect,
     )
     alb = aws.lb.get_load_balancer_output(
         name=workloads.load_balancer_name,
@@ -279,6 +286,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         lake_kms_key_arn=lake.kms_key.arn,
         event_prefix=config.lake.event_prefix,
         opts=pulumi.ResourceOptions(providers=[provider, sf_provider]),
+        protect_stateful=protect,
     )
     return Platform(
         network=network,

@@ -38,6 +38,7 @@ class Recorded:
 @dataclass
 class Recorder(pulumi.runtime.Mocks):
     created: list[Recorded] = field(default_factory=list)
+    protected: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         self.created.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or None))
@@ -127,8 +128,12 @@ def run_program(stack: str, overrides: dict[str, Any] | None = None) -> tuple[Re
     recorder = start_mocks(stack, stack_config_values(stack, overrides))
     holder: dict[str, Any] = {}
 
+    def remember_protect(args: pulumi.ResourceTransformationArgs) -> None:
+        recorder.protected[(args.type_, args.name)] = bool(args.opts.protect)
+
     @pulumi.runtime.test
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(remember_protect)  # type: ignore[arg-type]
         holder["platform"] = run()
 
     program()

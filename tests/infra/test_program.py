@@ -309,3 +309,34 @@ def test_spark_operator_waits_for_the_namespace_and_the_driver_may_manage_execut
     rules = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs["rules"]
     assert "pods" in rules[0]["resources"]
     assert "create" in rules[0]["verbs"]
+
+
+def test_every_container_has_cpu_and_memory_requests_and_limits(prod: Recorder):
+    containers = []
+    for r in prod.created:
+        spec = r.inputs.get("spec") or {}
+        if r.typ == "kubernetes:batch/v1:CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if "template" in spec:
+            containers += spec["template"]["spec"]["containers"]
+    assert len(containers) == 5  # collector, dashboard, topic-sync, etl, quality
+    for c in containers:
+        assert set(c["resources"]["requests"]) == {"cpu", "memory"}, c["name"]
+        assert set(c["resources"]["limits"]) == {"cpu", "memory"}, c["name"]
+    collector = next(c for c in containers if c["name"] == "collector")
+    assert collector["resources"]["limits"] == {"cpu": "2000m", "memory": "512Mi"}
+
+
+def test_stateful_resources_are_protected_in_prod_only(dev: Recorder, prod: Recorder):
+    stateful = {
+        "aws:kms/key:Key",
+        "aws:msk/cluster:Cluster",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:s3/bucket:Bucket",
+        "snowflake:index/database:Database",
+    }
+    for recorder, expected in ((dev, False), (prod, True)):
+        flags = {name: p for (typ, name), p in recorder.protected.items() if typ in stateful}
+        assert len(flags) >= 10
+        assert {name for name, p in flags.items() if p != expected} == set()
+    assert prod.protected[("aws:ec2/securityGroup:SecurityGroup", "kafka-brokers")] is False
