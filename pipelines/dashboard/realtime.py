@@ -11,8 +11,8 @@ Definitions (documented in docs/DASHBOARD.md):
   event-time minute over the window, oldest first;
 - CTR = clicks / page views over the window; active sessions = distinct sessions with an event
   in the last ``ACTIVE_MINUTES`` minutes (HyperLogLog union, ~0.8 % error);
-- bot rate = bot-flagged / (bot-flagged + other) events; dead-letter rate = invalid /
-  received from the ledger of the batches processed in the window;
+- bot rate = bot-flagged / (bot-flagged + other) events; dead-letter rate = (invalid + late) /
+  received from the ledger of the batches processed in the window (docs/STREAMING.md);
 - freshness: age of the newest event-time minute holding events, measured from the start of that
   minute (minute resolution, an upper bound); stale past ``stale_after_s`` or with no data.
 """
@@ -125,6 +125,8 @@ def summarize(
     for lg in ledgers:
         ledger.update(lg)
     by_reason = {k.removeprefix("invalid:"): n for k, n in sorted(ledger.items()) if k.startswith("invalid:")}
+    if ledger["late"]:
+        by_reason["late"] = ledger["late"]  # late-dropped events are dead-lettered too (docs/STREAMING.md)
     invalid = sum(by_reason.values())
 
     with_events = [m for m, b in zip(span, buckets, strict=True) if b["events"] or b["bot"]]

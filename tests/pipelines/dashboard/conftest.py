@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,7 @@ class Server:
         return 0.0
 
 
-def start_server(tmp: Path, *args: str) -> Iterator[Server]:
+def start_server(tmp: Path, *args: str) -> Generator[Server, None, None]:
     port = free_port()
     log = tmp / f"dashboard-{port}.log"
     with log.open("wb") as out:

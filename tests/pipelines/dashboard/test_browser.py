@@ -13,7 +13,7 @@ import redis
 
 from pipelines.dashboard import realtime
 
-from .conftest import row
+from .conftest import free_port, row, start_server
 from .test_explorer import direct
 
 pytestmark = pytest.mark.engines
@@ -213,3 +213,23 @@ def test_service_endpoints_and_headers(dashboard):
     assert "dashboard_sse_clients" in text
     log_lines = [json.loads(line) for line in dashboard.log.read_text().splitlines() if line.startswith("{")]
     assert any(r["event"] == "dashboard_started" and r["logger"] == "dashboard" for r in log_lines)
+
+
+def test_unreachable_redis_and_missing_warehouse_are_reported_not_fatal(web_dist, tmp_path):
+    port = free_port()  # nothing listens there
+    server_gen = start_server(
+        tmp_path, "--redis-url", f"redis://127.0.0.1:{port}/0", "--warehouse", str(tmp_path / "none.duckdb")
+    )
+    server = next(server_gen)
+    try:
+        snap = server.json("/api/realtime")
+        assert snap["error"] == "redis unavailable: ConnectionError"
+        status, body, _ = server.get("/api/explore/options")
+        assert status == 503
+        assert json.loads(body)["detail"].endswith("none.duckdb: no warehouse file; run dbt (make demo) first")
+        assert server.json("/healthz") == {"status": "ok"}
+        events = [json.loads(line)["event"] for line in server.log.read_text().splitlines() if line.startswith("{")]
+        assert "redis_unavailable" in events
+        assert "warehouse_error" in events
+    finally:
+        server_gen.close()

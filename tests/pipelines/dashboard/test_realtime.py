@@ -47,7 +47,8 @@ def test_snapshot_counts_what_the_stream_wrote(realtime_source):
     now = time.time()
     now_min = int(now // 60)
     realtime_source.emit(
-        traffic(now_min), ledger={"received": 20, "valid": 17, "invalid:schema_violation": 2, "invalid:unparseable": 1}
+        traffic(now_min),
+        ledger={"received": 20, "valid": 17, "late": 1, "invalid:schema_violation": 2, "invalid:unparseable": 1},
     )
     snap = realtime.read(
         redis.Redis.from_url(realtime_source.redis_url), realtime.Window(realtime_source.prefix, now, 60), 300
@@ -79,9 +80,9 @@ def test_snapshot_counts_what_the_stream_wrote(realtime_source):
     ]
     assert snap["dead_letters"] == {
         "received": 20,
-        "invalid": 3,
-        "rate": pytest.approx(0.15),
-        "by_reason": {"schema_violation": 2, "unparseable": 1},
+        "invalid": 4,
+        "rate": pytest.approx(0.2),
+        "by_reason": {"schema_violation": 2, "unparseable": 1, "late": 1},
     }
     fresh = snap["freshness"]
     assert fresh["newest_minute"] == now_min
