@@ -49,4 +49,6 @@ def mock_call(token: str) -> dict[str, Any]:
         return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+    if token == "aws:lb/getLoadBalancer:getLoadBalancer":
+        return {"arn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1", "arnSuffix": "app/x/1"}
     return {}

@@ -14,6 +14,8 @@ import pulumi
 import pytest
 import yaml
 
+from stacks.mocks import mock_call, mock_outputs
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -42,49 +44,10 @@ class Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         self.created.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or None))
-        out = dict(args.inputs)
-        name = args.name
-        if args.typ == "aws:msk/cluster:Cluster":
-            out["bootstrapBrokersSaslIam"] = "b-1.kafka:9098,b-2.kafka:9098"
-            out["arn"] = f"arn:aws:kafka:eu-west-1:123456789012:cluster/{name}/abcd-1234"
-            out["clusterName"] = name
-        elif args.typ == "aws:msk/configuration:Configuration":
-            out["latestRevision"] = 1
-        elif args.typ == "aws:eks/cluster:Cluster":
-            out["identities"] = [{"oidcs": [{"issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"}]}]
-            out["endpoint"] = "https://ABC.gr7.eu-west-1.eks.amazonaws.com"
-            out["certificateAuthority"] = {"data": "LS0tLS1CRUdJTg=="}
-        elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-            out["primaryEndpointAddress"] = f"master.{name}.cache.amazonaws.com"
-        elif args.typ == "random:index/randomPassword:RandomPassword":
-            out["result"] = "generated-password"
-        elif args.typ == "aws:ecr/repository:Repository":
-            out["repositoryUrl"] = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{name}"
-        if args.typ.startswith("snowflake:"):
-            database, schema = args.inputs.get("database"), args.inputs.get("schema")
-            parts = [p for p in (database, schema, args.inputs.get("name", name)) if p]
-            out["fullyQualifiedName"] = ".".join(f'"{p}"' for p in parts)
-        if args.typ == "snowflake:index/pipe:Pipe":
-            out["notificationChannel"] = "arn:aws:sqs:eu-west-1:999999999999:sf-snowpipe-AIDA"
-        if args.typ == "snowflake:index/storageIntegrationAws:StorageIntegrationAws":
-            out["describeOutputs"] = [
-                {"iamUserArn": "arn:aws:iam::999999999999:user/sf-abc", "externalId": "EXAMPLEORG_SFCRole=1_abc"}
-            ]
-        out.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1].lower()}/{name}")
-        if args.typ.startswith("aws:s3/bucket:Bucket"):
-            out.setdefault("bucket", f"{name}-bucket")
-            out.setdefault("bucketRegionalDomainName", f"{name}.s3.eu-west-1.amazonaws.com")
-            out["arn"] = f"arn:aws:s3:::{name}-bucket"
-        return f"{name}-id", out
+        return f"{args.name}-id", mock_outputs(args.typ, args.name, dict(args.inputs))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}, []
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
-        if args.token == "aws:lb/getLoadBalancer:getLoadBalancer":
-            return {"arn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1", "arnSuffix": "app/x/1"}, []
-        return {}, []
+        return mock_call(args.token), []
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.created if r.typ == typ]
