@@ -47,7 +47,8 @@ pytest:
 	@$(RUN) pytest
 
 tracer-test:
-	@if [ -f tracer/package.json ]; then npm --prefix tracer test; else echo "tracer: not present"; fi
+	@npm --prefix tracer test
+	@npm --prefix pipelines/dashboard/web run --silent typecheck
 
 cost: bootstrap       ## monthly estimate per stack from the resource graph (+ untagged resources); docs/cost/
 	@$(RUN) python -m pipelines.ops.cost estimate --stack dev --out docs/cost

@@ -13,7 +13,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
-if [ -f tracer/package.json ]; then
+if [ -f tracer/package.json ] || [ -f pipelines/dashboard/web/package.json ]; then
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
@@ -52,5 +52,14 @@ if [ -f tracer/package.json ]; then
     say "installing the tracer's npm packages"
     npm --prefix tracer ci --no-audit --no-fund --loglevel=error
   fi
+fi
+DASH=pipelines/dashboard/web
+if [ -f $DASH/package.json ]; then
+  if [ ! -d $DASH/node_modules ] || [ $DASH/package-lock.json -nt $DASH/node_modules/.package-lock.json ]; then
+    say "installing the dashboard's npm packages"
+    npm --prefix $DASH ci --no-audit --no-fund --loglevel=error
+  fi
+  say "building the dashboard front end"
+  npm --prefix $DASH run --silent build >/dev/null
 fi
 say "bootstrap complete"
