@@ -72,18 +72,27 @@ class Bench:
         sent, i = 0, 0
         while sent < n_events:
             for s in generate(500, seed=seed + i, start_ms=int(time.time() * 1000)):
+                if sent >= n_events:
+                    break
                 value = self.codec.encode(s.event_type, _stamp(s.record, int(time.time() * 1000)))
                 key = message_key(s.event_type, s.record).encode()
-                self.producer.produce(self.topics[s.event_type], value, key=key)
+                self._send(self.topics[s.event_type], value, key)
                 sent += 1
                 if sent % dup_every == 0:
-                    self.producer.produce(self.topics[s.event_type], value, key=key)
+                    self._send(self.topics[s.event_type], value, key)
                     sent += 1
-                if sent % 10_000 == 0:
-                    self.producer.poll(0)
             i += 1
         self.producer.flush(60)
         return sent
+
+    def _send(self, topic: str, value: bytes, key: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key=key)
+                self.producer.poll(0)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain
+                self.producer.poll(0.2)
 
     def stream_config(self, tmp: Path, **extra: Any) -> StreamConfig:
         return load_config(

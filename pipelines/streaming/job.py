@@ -44,13 +44,16 @@ def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream")
     """A SparkSession with the Kafka source jars (local paths) and the settings that keep up on 2 cores."""
     from pipelines.local.engines import fetch_spark_kafka
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # started as a plain Python process (tests, local runs): a local master with the Kafka jars
+        # from the Maven cache. Under spark-submit / the SparkApplication the master and the
+        # packages come from the submission instead.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(cfg.master).config("spark.jars", ",".join(str(p) for p in fetch_spark_kafka()))
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master(cfg.master)
-        .config("spark.jars", ",".join(str(p) for p in fetch_spark_kafka()))
-        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.sql.streaming.stateStore.stateSchemaCheck", "true")
