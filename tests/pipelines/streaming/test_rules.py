@@ -151,3 +151,22 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(lake_dir=tmp_path, checkpoint_dir=tmp_path, rules_file=tmp_path / "missing.yaml")
     with pytest.raises(StreamConfigError, match=r"key 'trigger_secs': Extra inputs are not permitted"):
         load_config(lake_dir=tmp_path, checkpoint_dir=tmp_path, trigger_secs=3)
+
+
+def test_cli_rejects_a_bad_setting_naming_the_key_before_spark_starts(tmp_path, capsys):
+    from pipelines.streaming.__main__ import main
+
+    code = main(["run", "--lake-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path), "--trigger-seconds", "0"])
+    assert code == 2
+    assert "key 'trigger_seconds'" in capsys.readouterr().err
+
+
+def test_the_spark_submit_entry_file_reads_lake_and_checkpoint_from_the_environment(monkeypatch):
+    import sys
+
+    from pipelines.streaming import main as entry
+
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    monkeypatch.setenv("AA_LAKE_DIR", "/data/lake")
+    monkeypatch.setenv("AA_CHECKPOINT_DIR", "/data/ckpt")
+    assert entry._argv() == ["run", "--lake-dir", "/data/lake", "--checkpoint-dir", "/data/ckpt"]
