@@ -35,39 +35,43 @@ identical on every target:
 {%- endmacro %}
 
 {#-
-dev/prod/fakesnow: the RAW tables Snowpipe loads (columns per infra.contracts.raw_columns). RAW
-carries the record, not the stream's enrichment, so channel is derived here with the same rules
-and the stream-only fields (UA parsing, bot flag, segments) are null/false until RAW carries them.
+dev/prod/fakesnow: the RAW tables Snowpipe loads (columns per infra.contracts.raw_columns). The
+pipe copies the lake's Parquet rows, so RECORD holds the lake row (stream enrichment + the record as
+JSON text in `payload`); when RECORD is the bare event record instead (older loads, manual
+inserts), the record is RECORD itself and channel falls back to the same rules in SQL.
 -#}
 {% macro default__events_source(event_type, window) -%}
     {%- if event_type == 'conversion' -%}
-        {%- set event_ms = "RECORD:occurred_at::number" -%}
-        {%- set received_ms = "RECORD:collector_received_at::number" -%}
+        {%- set event_ms = "rec:occurred_at::number" -%}
+        {%- set received_ms = "rec:collector_received_at::number" -%}
     {%- else -%}
-        {%- set event_ms = "(RECORD:context.device_created_at::number + RECORD:context.collector_received_at::number - RECORD:context.device_sent_at::number)" -%}
-        {%- set received_ms = "RECORD:context.collector_received_at::number" -%}
+        {%- set event_ms = "(rec:context.device_created_at::number + rec:context.collector_received_at::number - rec:context.device_sent_at::number)" -%}
+        {%- set received_ms = "rec:context.collector_received_at::number" -%}
     {%- endif -%}
     select * from (
         select
-            RECORD:event_id::varchar as event_id,
+            rec:event_id::varchar as event_id,
             '{{ event_type }}' as event_type,
             {{ ms_to_timestamp(event_ms) }} as event_time,
             cast({{ ms_to_timestamp(event_ms) }} as date) as event_date,
             {{ ms_to_timestamp(received_ms) }} as received_at,
-            0 as source_order,
-            RECORD:context.session_id::varchar as client_session_id,
-            RECORD:context.visitor_id::varchar as visitor_id,
-            RECORD:context.site_id::varchar as site_id,
-            RECORD:context.page_path::varchar as page_path,
-            RECORD:context.device_class::varchar as device_type,
-            cast(null as varchar) as browser,
-            cast(null as varchar) as os,
-            {{ channel_from_record('RECORD') }} as channel,
-            false as is_bot,
-            cast(null as varchar) as bot_reasons,
-            cast(null as varchar) as segments_csv,
-            RECORD as payload
-        from {{ source('raw', event_type) }}
+            coalesce(raw_row:kafka_offset::number, 0) as source_order,
+            rec:context.session_id::varchar as client_session_id,
+            rec:context.visitor_id::varchar as visitor_id,
+            rec:context.site_id::varchar as site_id,
+            rec:context.page_path::varchar as page_path,
+            coalesce(raw_row:device_type::varchar, rec:context.device_class::varchar) as device_type,
+            raw_row:browser::varchar as browser,
+            raw_row:os::varchar as os,
+            coalesce(raw_row:channel::varchar, {{ channel_from_record('rec') }}) as channel,
+            coalesce(raw_row:is_bot::boolean, false) as is_bot,
+            nullif(raw_row:bot_reasons::varchar, '') as bot_reasons,
+            nullif(replace(replace(replace(to_json(raw_row:segments), '[', ''), ']', ''), '"', ''), '') as segments_csv,
+            rec as payload
+        from (
+            select RECORD as raw_row, coalesce(try_parse_json(RECORD:payload::varchar), RECORD) as rec
+            from {{ source('raw', event_type) }}
+        ) as loaded
     ) as raw_events
     where {{ window_filter(window, 'event_time', 'event_date') }}
 {%- endmacro %}
