@@ -1,156 +1,407 @@
-"""``make demo``: the whole local pipeline on real engines, with a summary of what happened.
+"""``make demo``: the whole pipeline on real local engines, with a summary of what happened.
 
-Today: engines up → topics synced → contracts registered in the schema registry → a realistic
-sample of every event type produced through the wire codec → read back from Kafka, decoded and
-counted per topic. Stays up until Ctrl-C unless ``--finish``; engines this run started are stopped
-on exit (``--keep-engines`` leaves them running).
+    engines up → topics synced → contracts registered → collector → traffic over HTTP (tracer wire
+    format, bots, invalid events, signed postbacks, redirects) → Kafka → Spark stream → Redis + lake
+    → dbt on DuckDB → dashboard
+
+Everything lives under ``.local/demo/`` (lake, checkpoints, journal, warehouse, a generated IP-hash
+salt that never enters git). ``--finish`` processes the backlog once, prints the summary and exits
+0; without it the stream keeps running with its 10 s trigger and the dashboard stays up until
+Ctrl-C. Engines that this run started are stopped on exit unless ``--keep-engines``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
-from uuid import UUID
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, cast
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from pipelines.contracts.codec import Codec
-from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
-from pipelines.contracts.samples import generate, message_key
+from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
+from pipelines.contracts.samples import Sample, generate
 from pipelines.contracts.topics import admin_client, load_topics, sync_topics
 from pipelines.local import engines
+
+REPO = Path(__file__).resolve().parents[1]
+SERVER_FIELDS = ("collector_received_at", "geo_country", "geo_region", "geo_city", "ip_hash", "user_agent")
+SITE_ORIGIN = "https://site-bestlaptops.example"
+NETWORK_SECRET = "demo-network-secret-0123456789"  # a demo-only shared secret for signed postbacks
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
 def step(msg: str) -> None:
     print(f"==> {msg}", flush=True)
 
 
-def high_watermarks(consumer: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
-    marks: dict[tuple[str, int], int] = {}
-    md = consumer.list_topics(timeout=10)
-    for t in topics:
-        for p in md.topics[t].partitions:
-            marks[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-    return marks
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
-def run(cfg: engines.EngineConfig, sessions: int, seed: int) -> int:
-    specs = load_topics()
-    topic_of = {s.event_type: s.name for s in specs}
+def wait_http(url: str, what: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
+        try:
+            if _get(url, 1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready at {url} after {timeout_s:.0f}s; see {log}")
 
-    step("syncing topics from schemas/topics.yaml")
-    report = sync_topics(admin_client(cfg.kafka_bootstrap), specs, replication_factor=1)
-    print(f"    created {len(report.created)}, altered {len(report.altered)}, unchanged {len(report.unchanged)}")
 
-    step("registering contracts in the Glue schema registry (moto)")
-    registry = GlueSchemaRegistry(glue_client(cfg.moto_url))
-    regs = registry.register_all()
-    for t, r in regs.items():
-        print(f"    {t:<20} version {r.version_number:<3} id {r.version_id}  {'new' if r.created else 'unchanged'}")
-    codec = Codec(registry, current_versions(regs))
+class Demo:
+    def __init__(self, cfg: engines.EngineConfig, work: Path, sessions: int, seed: int) -> None:
+        self.cfg, self.work, self.sessions, self.seed = cfg, work, sessions, seed
+        self.collector_port = int(os.environ.get("AA_DEMO_COLLECTOR_PORT", "18080"))
+        self.dashboard_port = int(os.environ.get("AA_DEMO_DASHBOARD_PORT", "18090"))
+        self.lake = work / "lake"
+        self.warehouse = work / "warehouse.duckdb"
+        self.logs = cfg.logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.sent: Counter[str] = Counter()  # accepted events by type (bots included)
+        self.bots: Counter[str] = Counter()
 
-    samples = generate(sessions, seed=seed, start_ms=int(time.time() * 1000) - 60_000)
-    step(f"producing {len(samples)} events of {sessions} sessions (acks=all, idempotent)")
-    probe = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": "demo-probe"})
-    before = high_watermarks(probe, [s.name for s in specs])
-    producer = Producer(
-        {
-            "bootstrap.servers": cfg.kafka_bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "log_level": 3,
-            "linger.ms": 20,
-            "compression.type": "zstd",
+    # ------------------------------------------------------------ processes
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.cfg.env(),
+            "AA_LAKE_DIR": str(self.lake),
+            "AA_WAREHOUSE_PATH": str(self.warehouse),
+            "PYTHONUNBUFFERED": "1",
         }
-    )
-    failures: list[str] = []
 
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
+    def spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = self.logs / f"demo-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**self.env(), **(extra_env or {})},
+                cwd=REPO,
+            )
+        self.procs.append(proc)
+        return proc
 
-    produced: Counter[str] = Counter()
-    for i, s in enumerate(samples, start=1):
-        producer.produce(
-            topic_of[s.event_type],
-            codec.encode(s.event_type, s.record),
-            key=message_key(s.event_type, s.record),
-            on_delivery=delivered,
+    def run_to_end(self, name: str, args: list[str], timeout_s: float) -> None:
+        proc = self.spawn(name, args)
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise TimeoutError(f"{name} did not finish in {timeout_s:.0f}s; see {self.logs}/demo-{name}.log") from None
+        if rc != 0:
+            tail = (self.logs / f"demo-{name}.log").read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"{name} exited with {rc}:\n" + "\n".join(tail))
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    # ------------------------------------------------------------ steps
+
+    def contracts(self) -> None:
+        step("syncing topics from schemas/topics.yaml")
+        report = sync_topics(admin_client(self.cfg.kafka_bootstrap), load_topics(), replication_factor=1)
+        print(f"    created {len(report.created)}, altered {len(report.altered)}, unchanged {len(report.unchanged)}")
+        step("registering contracts in the Glue schema registry (moto)")
+        for t, r in GlueSchemaRegistry(glue_client(self.cfg.moto_url)).register_all().items():
+            print(f"    {t:<20} version {r.version_number:<3} {r.version_id}  {'new' if r.created else 'unchanged'}")
+
+    def start_collector(self) -> None:
+        salt = self.work / "ip-salt.secret"
+        if not salt.exists():
+            salt.write_text(secrets.token_hex(32))
+            salt.chmod(0o600)
+        config = {
+            "port": self.collector_port,
+            "ip_salt_file": str(salt),
+            "kafka_bootstrap": self.cfg.kafka_bootstrap,
+            "glue_endpoint": self.cfg.moto_url,
+            "journal_dir": str(self.work / "journal"),
+            "allowed_origins": [SITE_ORIGIN, f"http://127.0.0.1:{self.collector_port}"],
+            "redirect_domains": {"amazon.com": {"subid_param": "tag"}, "bestbuy.com": {}, "walmart.com": {}},
+            "postback_networks": {"impact": {"secret": NETWORK_SECRET}, "amazon": {"secret": NETWORK_SECRET}},
+        }
+        cfg_file = self.work / "collector.json"
+        cfg_file.write_text(json.dumps(config))
+        step(f"starting the collector on http://127.0.0.1:{self.collector_port}")
+        proc = self.spawn("collector", ["-m", "pipelines.collector"], {"AA_COLLECTOR_CONFIG": str(cfg_file)})
+        wait_http(f"http://127.0.0.1:{self.collector_port}/readyz", "collector", proc, self.logs / "demo-collector.log")
+
+    def _post(self, events: list[dict[str, Any]], user_agent: str) -> dict[str, Any]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.collector_port}/v1/events",
+            data=json.dumps({"events": events}).encode(),
+            headers={
+                "Content-Type": "text/plain;charset=UTF-8",
+                "Origin": SITE_ORIGIN,
+                "User-Agent": user_agent,
+                "CloudFront-Viewer-Country": "US",
+                "CloudFront-Viewer-City": "San Jose",
+            },
+            method="POST",
         )
-        produced[topic_of[s.event_type]] += 1
-        if i % 500 == 0:
-            producer.poll(0)
-            print(f"    {i}/{len(samples)} produced", flush=True)
-    remaining = producer.flush(30)
-    if remaining or failures:
-        print(f"delivery failed: {remaining} undelivered, errors: {failures[:3]}", file=sys.stderr)
-        return 1
-    after = high_watermarks(probe, [s.name for s in specs])
-    probe.close()
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
 
-    step("reading the new records back and decoding them")
-    consumer = Consumer(
-        {"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"demo-{time.time_ns()}", "enable.auto.commit": False}
-    )
-    assignment = [TopicPartition(t, p, off) for (t, p), off in before.items() if after[(t, p)] > off]
-    consumer.assign(assignment)
-    expected = sum(after[k] - before[k] for k in before)
-    consumed: Counter[str] = Counter()
-    versions: dict[str, set[UUID]] = defaultdict(set)
-    deadline = time.monotonic() + 60
-    while sum(consumed.values()) < expected and time.monotonic() < deadline:
-        msg = consumer.poll(1.0)
-        if msg is None or msg.error():
-            continue
-        topic, offset, value = msg.topic(), msg.offset(), msg.value()
-        if topic is None or offset is None or value is None or offset >= after[(topic, msg.partition() or 0)]:
-            continue
-        decoded = codec.decode(value)
-        consumed[topic] += 1
-        versions[topic].add(decoded.version_id)
+    def traffic(self) -> dict[str, int]:
+        from pipelines.collector.links import postback_signature
+
+        samples = generate(self.sessions, seed=self.seed, start_ms=int(time.time() * 1000) - 20 * 60_000)
+        step(f"sending {len(samples)} events of {self.sessions} sessions through the collector (tracer wire format)")
+        sessions: dict[str, list[Sample]] = {}
+        for s in samples:
+            key = s.record["context"]["session_id"] if "context" in s.record else f"conv-{s.record['event_id']}"
+            sessions.setdefault(key, []).append(s)
+        accepted = rejected = 0
+        for i, group in enumerate(sessions.values()):
+            browser = [s for s in group if s.event_type != "conversion"]
+            if browser:
+                ua = BOT_UA if i % 10 == 9 else str(browser[0].record["context"]["user_agent"])
+                wire = [to_wire(s) for s in browser]
+                if i % 15 == 7:  # a broken tracer build: a position that is not a number
+                    wire.append(
+                        {**wire[-1], "event_id": f"bad-{i}", "event_type": "product_impression", "position": "first"}
+                    )
+                result = self._post(wire, ua)
+                accepted, rejected = accepted + result["accepted"], rejected + result["rejected"]
+                self.sent.update(s.event_type for s in browser)
+                if ua == BOT_UA:
+                    self.bots.update(s.event_type for s in browser)
+            for conv in (s for s in group if s.event_type == "conversion"):
+                r = conv.record
+                params = {
+                    "network": r["network"],
+                    "conversion_id": r["network_conversion_id"],
+                    "click_id": r["click_id"],
+                    "merchant": r["merchant"],
+                    "amount": str(r["sale_amount"]),
+                    "commission": str(r["commission_amount"]),
+                    "currency": r["currency"],
+                    "status": r["status"],
+                    # the generator dates sales an hour after the click; a postback reports the past
+                    "occurred_at": str(min(int(r["occurred_at"]), int(time.time() * 1000) - 1000)),
+                }
+                params["sig"] = postback_signature(NETWORK_SECRET.encode(), params)
+                status, _ = _get(f"http://127.0.0.1:{self.collector_port}/v1/postback?{urllib.parse.urlencode(params)}")
+                if status == 200:
+                    self.sent["conversion"] += 1
+        print(
+            f"    accepted {accepted}, rejected to the dead-letter topic {rejected}, "
+            f"postbacks {self.sent['conversion']}"
+        )
+        click = next(s for s in samples if s.event_type == "affiliate_click")
+        e = base64.urlsafe_b64encode(json.dumps(to_wire(click)).encode()).decode().rstrip("=")
+        query = urllib.parse.urlencode({"u": f"https://www.{click.record['destination_domain']}/dp/X1", "e": e})
+        req = urllib.request.Request(f"http://127.0.0.1:{self.collector_port}/r?{query}", method="GET")
+        opener = urllib.request.build_opener(_NoRedirect())
+        redirected = 0
+        try:
+            opener.open(req, timeout=10)
+        except urllib.error.HTTPError as exc:
+            print(f"    /r redirect answered {exc.code} → {exc.headers.get('Location')}")
+            redirected = exc.code
+        return {
+            "accepted": accepted,
+            "rejected": rejected,
+            "postbacks": self.sent["conversion"],
+            "redirect_status": redirected,
+        }
+
+    def stream(self, finish: bool) -> None:
+        args = [
+            "-m",
+            "pipelines.streaming",
+            "run",
+            "--lake-dir",
+            str(self.lake),
+            "--checkpoint-dir",
+            str(self.work / "checkpoints" / "stream"),
+        ]
+        if finish:
+            step("running the Spark stream over the backlog (available-now) → Redis, lake, dead letters")
+            self.run_to_end("stream", [*args, "--available-now"], timeout_s=600)
+        else:
+            step("starting the Spark stream (10 s trigger) → Redis, lake, dead letters")
+            self.spawn("stream", args)
+
+    def warehouse_build(self) -> None:
+        step("building the warehouse with dbt on DuckDB over the lake")
+        self.run_to_end(
+            "dbt",
+            ["-m", "pipelines.batch", "--work-dir", str(self.work / "batch"), "run", "--schedule", "daily"],
+            timeout_s=900,
+        )
+
+    def start_dashboard(self) -> str:
+        url = f"http://127.0.0.1:{self.dashboard_port}/"
+        proc = self.spawn(
+            "dashboard",
+            [
+                "-m",
+                "pipelines.dashboard",
+                "--redis-url",
+                self.cfg.redis_url,
+                "--warehouse",
+                str(self.warehouse),
+                "--port",
+                str(self.dashboard_port),
+            ],
+        )
+        wait_http(f"{url}healthz", "dashboard", proc, self.logs / "demo-dashboard.log")
+        return url
+
+    # ------------------------------------------------------------ summary
+
+    def summary(self) -> None:
+        import duckdb
+        import redis
+
+        step("summary")
+        counts = kafka_counts(self.cfg.kafka_bootstrap, [s.name for s in load_topics()])
+        print(f"    {'topic':<28}{'records':>9}")
+        for topic, n in counts.items():
+            print(f"    {topic:<28}{n:>9}")
+        r = redis.Redis.from_url(self.cfg.redis_url, decode_responses=True)
+        ledger = cast("dict[str, str]", r.hgetall("aa:ledger:total"))
+        if ledger:
+            keys = ("received", "decoded", "written_lake", "duplicate", "late", "bot", "invalid")
+            shown = {k: v for k, v in sorted(ledger.items()) if any(k.startswith(p) for p in keys)}
+            print(f"    stream ledger (Redis aa:ledger:total): {json.dumps(shown)}")
+        if self.lake.exists():
+            con = duckdb.connect()
+            rows = con.execute(
+                f"select event_type, count(*) from read_parquet('{self.lake}/event_type=*/*/*/*.parquet', "
+                "hive_partitioning=true) group by 1 order by 1"
+            ).fetchall()
+            print("    lake rows: " + ", ".join(f"{t} {n}" for t, n in rows))
+        if self.warehouse.exists():
+            con = duckdb.connect(str(self.warehouse), read_only=True)
+            for title, sql in MART_QUERIES:
+                try:
+                    cur = con.execute(sql)
+                except duckdb.Error as exc:
+                    print(f"    {title}: not available ({str(exc).splitlines()[0]})")
+                    continue
+                cols = [d[0] for d in cur.description]
+                print(f"\n    {title}\n    " + " | ".join(cols))
+                for row in cur.fetchall():
+                    print("    " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+
+
+MART_QUERIES = [
+    (
+        "attribution: revenue credited per channel by model",
+        "select channel, round(sum(first_touch_revenue), 2) as first_touch, round(sum(last_touch_revenue), 2) as "
+        "last_touch, round(sum(linear_revenue), 2) as linear, round(sum(position_based_revenue), 2) as "
+        "position_based, round(sum(time_decay_revenue), 2) as time_decay from marketing.attribution "
+        "group by channel order by last_touch desc limit 5",
+    ),
+    (
+        "campaign effectiveness",
+        "select activity_date, utm_source, utm_campaign, sessions, page_views, affiliate_clicks, "
+        "round(click_through_rate, 3) as ctr, conversions, revenue, round(earnings_per_click, 2) as epc "
+        "from marketing.campaign_effectiveness order by revenue desc limit 5",
+    ),
+]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def to_wire(sample: Sample) -> dict[str, Any]:
+    """A sample event as the tracer sends it: no server-set context fields, plus event_type."""
+    record = dict(sample.record)
+    record["context"] = {k: v for k, v in record["context"].items() if k not in SERVER_FIELDS}
+    return {"event_type": sample.event_type, **record}
+
+
+def kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-probe"})
+    md = consumer.list_topics(timeout=10)
+    out = {}
+    for t in topics:
+        total = 0
+        for p in md.topics[t].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            total += high - low
+        out[t] = total
     consumer.close()
-
-    print(f"\n{'topic':<28}{'produced':>9}{'read back':>10}  schema version id")
-    for s in specs:
-        vid = ", ".join(str(v) for v in sorted(versions[s.name], key=str)) or "-"
-        print(f"{s.name:<28}{produced[s.name]:>9}{consumed[s.name]:>10}  {vid}")
-    total_p, total_c = sum(produced.values()), sum(consumed.values())
-    print(f"{'total':<28}{total_p:>9}{total_c:>10}")
-    if total_c != total_p:
-        print(f"read back {total_c} of {total_p} events", file=sys.stderr)
-        return 1
-    return 0
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__)
-    parser.add_argument("--finish", action="store_true", help="exit 0 when done instead of staying up")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--finish", action="store_true", help="process once, print the summary and exit 0")
     parser.add_argument("--keep-engines", action="store_true", help="leave the engines running on exit")
-    parser.add_argument("--sessions", type=int, default=60)
+    parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work-dir", type=Path, default=REPO / ".local" / "demo")
     args = parser.parse_args(argv)
     cfg = engines.EngineConfig()
+    shutil.rmtree(args.work_dir, ignore_errors=True)  # every demo starts from an empty lake and warehouse
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(cfg, args.work_dir, args.sessions, args.seed)
     step(f"starting local engines (logs in {cfg.logs})")
     states = engines.up(cfg)
     started_here = any(state == "started" for state in states.values())
-    try:
-        rc = run(cfg, args.sessions, args.seed)
-        if rc == 0 and not args.finish:
+    with ExitStack() as stack:
+        if started_here and not args.keep_engines:
+            stack.callback(lambda: (step("stopping the engines this demo started"), engines.down(cfg)))
+        stack.callback(demo.stop_all)
+        demo.contracts()
+        demo.start_collector()
+        demo.traffic()
+        demo.stream(args.finish)
+        if args.finish:
+            demo.warehouse_build()
+        url = demo.start_dashboard()
+        demo.summary()
+        print(f"\ndashboard: {url}   (explorer: {url}#explorer)")
+        if not args.finish:
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            print(f"\nengines are up: Kafka {cfg.kafka_bootstrap}, Redis {cfg.redis_url}, moto {cfg.moto_url}")
-            print("press Ctrl-C to stop", flush=True)
+            print("the stream keeps running (10 s trigger); press Ctrl-C to stop", flush=True)
             stop.wait()
-        return rc
-    finally:
-        if started_here and not args.keep_engines:
-            step("stopping the engines this demo started")
-            engines.down(cfg)
+    return 0
 
 
 if __name__ == "__main__":

@@ -442,6 +442,10 @@ def down(cfg: EngineConfig | None = None) -> dict[str, bool]:
     stopped = {name: _stop(cfg.state_dir / f"{name}.pid", name) for name in ENGINES}
     for name, was in stopped.items():
         log("engine_down", engine=name, stopped=was)
+    if _pid_alive(cfg.state_dir / "kafka.pid") is None:
+        # The local engines are scratch engines: moto's registry and Redis keep nothing across a
+        # restart, so Kafka must not either (its records would name schema versions nobody knows).
+        shutil.rmtree(cfg.state_dir / "kafka" / "data", ignore_errors=True)
     return stopped
 
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from pipelines import demo
 from pipelines.local import engines
 
 
@@ -29,23 +28,3 @@ def test_a_bad_port_in_the_environment_names_the_variable(monkeypatch):
         ValueError, match=r"environment variable AA_REDIS_PORT='sixty': expected a TCP port number 1-65535"
     ):
         engines.EngineConfig()
-
-
-@pytest.mark.engines
-def test_demo_produces_every_event_type_and_reads_all_of_it_back(local_engines, capsys):
-    assert demo.run(local_engines, sessions=12, seed=3) == 0
-    out = capsys.readouterr().out
-    summary = {line.split()[0]: line.split()[1:3] for line in out.splitlines() if line.startswith(("events.", "total"))}
-    assert set(summary) == {
-        "events.page_view",
-        "events.chart_interaction",
-        "events.product_impression",
-        "events.affiliate_click",
-        "events.conversion",
-        "events.dead_letter",
-        "total",
-    }
-    assert summary["events.page_view"] == ["12", "12"]
-    produced, read_back = summary["total"]
-    assert produced == read_back
-    assert int(produced) > 12

@@ -1,0 +1,100 @@
+"""The whole pipeline, as `make demo --finish` runs it, on the real engines.
+
+tracer wire format over HTTP → collector → Kafka → Spark stream → Redis + lake → dbt on DuckDB,
+with bots, an invalid event per 15 sessions, signed postbacks and a redirect click that repeats a
+click already sent (a duplicate the stream must drop).
+"""
+
+from collections import Counter
+from typing import cast
+
+import duckdb
+import pytest
+import redis
+
+from pipelines import demo
+from pipelines.contracts.samples import generate
+from pipelines.contracts.topics import load_topics
+
+pytestmark = pytest.mark.engines
+
+
+@pytest.fixture
+def finished_demo(local_engines, tmp_path, monkeypatch):
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28080")
+    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", "28090")
+    r = redis.Redis.from_url(local_engines.redis_url)
+    for key in r.scan_iter("aa:*"):  # the stream writes under the default prefix "aa"
+        r.delete(key)
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": local_engines.kafka_bootstrap})
+    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
+    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
+        fut.result()
+    run = demo.Demo(local_engines, tmp_path, sessions=30, seed=5)
+    try:
+        run.contracts()
+        run.start_collector()
+        stats = run.traffic()
+        run.stream(finish=True)
+        run.warehouse_build()
+        url = run.start_dashboard()
+        yield run, stats, url
+    finally:
+        run.stop_all()
+
+
+def test_every_event_is_accounted_for_from_http_to_the_marts(finished_demo, local_engines):
+    run, stats, url = finished_demo
+    samples = generate(30, seed=5)
+    browser = Counter(s.event_type for s in samples if s.event_type != "conversion")
+    invalid = sum(
+        1
+        for i in range(len({s.record["context"]["session_id"] for s in samples if "context" in s.record}))
+        if i % 15 == 7
+    )
+    assert stats == {
+        "accepted": sum(browser.values()),
+        "rejected": invalid,
+        "postbacks": sum(1 for s in samples if s.event_type == "conversion"),
+        "redirect_status": 302,
+    }
+
+    counts = demo.kafka_counts(local_engines.kafka_bootstrap, [t.name for t in load_topics()])
+    assert counts == {
+        **{f"events.{t}": n for t, n in browser.items()},
+        "events.affiliate_click": browser["affiliate_click"] + 1,  # the redirect repeats a sent click
+        "events.conversion": stats["postbacks"],
+        "events.dead_letter": invalid,
+    }
+
+    lake = dict(
+        duckdb.connect()
+        .execute(
+            f"select event_type, count(*) from read_parquet('{run.lake}/event_type=*/*/*/*.parquet', "
+            "hive_partitioning=true) group by 1"
+        )
+        .fetchall()
+    )
+    assert lake == {**browser, "conversion": stats["postbacks"]}  # the repeated click deduplicated
+
+    r = redis.Redis.from_url(local_engines.redis_url, decode_responses=True)
+    ledger = {str(k): int(v) for k, v in cast("dict[str, str]", r.hgetall("aa:ledger:total")).items()}
+    assert ledger["received"] == sum(counts.values()) - invalid
+    assert ledger["duplicate"] == 1
+    assert ledger["bot"] == sum(run.bots.values())
+
+    wh = duckdb.connect(str(run.warehouse), read_only=True)
+    clicks = wh.execute("select count(*) from staging.stg_events__affiliate_clicks").fetchone()
+    assert clicks == (browser["affiliate_click"],)
+    credits = wh.execute(
+        "select count(distinct conversion_id), sum(first_touch_credit), sum(last_touch_credit), sum(linear_credit), "
+        "sum(position_based_credit), sum(time_decay_credit) from marketing.attribution"
+    ).fetchone()
+    assert credits is not None
+    conversions = int(credits[0])
+    assert conversions >= 1
+    assert [round(float(c), 6) for c in credits[1:]] == [float(conversions)] * 5  # credits sum to 1 each
+
+    assert demo._get(f"{url}healthz")[0] == 200
