@@ -33,16 +33,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline_s: float = 30) -> None:
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, deadline_s: float = 60) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"fakesnow exited with {proc.returncode}")
+            pytest.fail(f"fakesnow exited with {proc.returncode}: {log.read_text()[-2000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    pytest.fail(f"fakesnow did not listen on 127.0.0.1:{port} within {deadline_s}s")
+    pytest.fail(f"fakesnow did not listen on 127.0.0.1:{port} within {deadline_s}s: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +51,11 @@ def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
 
     work = tmp_path_factory.mktemp("dbt-fakesnow")
     port = _free_port()
-    log = (work / "fakesnow.log").open("wb")
+    log_path = work / "fakesnow.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen([str(FAKESNOW), "-s", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, proc)
+        _wait_for_port(port, proc, log_path)
         con = snowflake.connector.connect(
             user="fake", password="snow", account="fakesnow", host="127.0.0.1", port=port, protocol="http",
             database="RAW", schema="EVENTS",
