@@ -256,12 +256,18 @@ def raw_columns(contract: AvroContract, stable_record: str = "context") -> tuple
 
 
 def copy_select(columns: tuple[RawColumn, ...]) -> str:
-    """The SELECT list of a Snowpipe COPY transformation reading Parquet ``$1``."""
+    """The SELECT list of a Snowpipe COPY transformation over the lake's Parquet rows (``$1``).
+
+    The stream writes one row per event (``pipelines/streaming/lake.py``): enrichment columns plus
+    the decoded record as JSON text in ``payload``. Typed columns come from that record; RECORD
+    keeps the whole lake row, so staging sees the stream's bot flag, channel and segments too.
+    """
+    record = 'PARSE_JSON($1:"payload")'
     parts: list[str] = []
     for column in columns:
         if column.source in ("$1", "METADATA$FILENAME", "CURRENT_TIMESTAMP()"):
             parts.append(column.source)
         else:
             path = ".".join(f'"{p}"' for p in column.source.split("."))
-            parts.append(f"$1:{path}::{column.snowflake_type}")
+            parts.append(f"{record}:{path}::{column.snowflake_type}")
     return ", ".join(parts)

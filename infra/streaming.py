@@ -18,7 +18,7 @@ from infra.component import PlatformComponent, Settings
 
 
 class StreamingConfig(Settings):
-    spark_version: str = Field(default="3.5.3", pattern=r"^\d+\.\d+\.\d+$")
+    spark_version: str = Field(default="4.3.0", pattern=r"^\d+\.\d+\.\d+$")
     main_file: str = "local:///app/pipelines/streaming/main.py"
     driver_cores: int = Field(ge=1, le=16)
     driver_memory: str = Field(pattern=r"^\d+[mg]$")
@@ -26,11 +26,12 @@ class StreamingConfig(Settings):
     executor_cores: int = Field(ge=1, le=16)
     executor_memory: str = Field(pattern=r"^\d+[mg]$")
     shuffle_partitions: int = Field(default=4, ge=1)
+    # Spark 4 / Scala 2.13, as the image's pyspark; the Kafka connector matches the local pom
+    # (pipelines/local/spark-kafka-pom.xml: Maven Central has no 4.3.0 connector yet).
     packages: tuple[str, ...] = (
-        "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.3",
-        "org.apache.spark:spark-avro_2.12:3.5.3",
+        "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0",
         "software.amazon.msk:aws-msk-iam-auth:2.2.0",
-        "org.apache.hadoop:hadoop-aws:3.3.4",
+        "org.apache.hadoop:hadoop-aws:3.4.1",
     )
 
 
@@ -47,7 +48,12 @@ class Streaming(PlatformComponent):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, opts)
-        env_list = [{"name": k, "value": v} for k, v in sorted(env.items())]
+        locations = {
+            # read by pipelines/streaming/main.py when the application passes no arguments
+            "AA_LAKE_DIR": pulumi.Output.concat("s3a://", checkpoint_bucket, "/events"),
+            "AA_CHECKPOINT_DIR": pulumi.Output.concat("s3a://", checkpoint_bucket, "/_checkpoints/stream"),
+        }
+        env_list = [{"name": k, "value": v} for k, v in sorted({**env, **locations}.items())]
         env_from = [{"secretRef": {"name": "platform-secrets"}}]
         self.application = k8s.apiextensions.CustomResource(
             f"{name}-stream",

@@ -164,6 +164,11 @@ def test_stream_runs_as_spark_application_sized_from_config(dev: Recorder, prod:
     assert d["driver"]["serviceAccount"] == "stream"
     assert d["restartPolicy"]["type"] == "Always"
     assert d["sparkConf"]["spark.sql.streaming.checkpointLocation"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
+    assert d["sparkVersion"] == "4.3.0"
+    assert "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0" in d["deps"]["packages"]
+    env = {e["name"]: e["value"] for e in d["driver"]["env"]}
+    assert env["AA_LAKE_DIR"] == "s3a://lake-enriched-bucket/events"
+    assert env["AA_CHECKPOINT_DIR"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
 
 
 def test_dev_nodes_are_spot_and_prod_on_demand(dev: Recorder, prod: Recorder):

@@ -120,6 +120,8 @@ def test_pipes_auto_ingest_from_the_stage_with_s3_notifications(dev: Recorder):
     page_view = pipes["PAGE_VIEW_PIPE"]
     assert page_view["autoIngest"] is True
     assert page_view["copyStatement"].startswith('COPY INTO "RAW"."EVENTS"."PAGE_VIEW" (EVENT_ID, ')
+    # typed columns come from the record the stream keeps as JSON text in the lake row's payload
+    assert 'PARSE_JSON($1:"payload"):"context"."session_id"::VARCHAR' in page_view["copyStatement"]
     assert (
         'FROM @"RAW"."EVENTS"."LAKE"/event_type=page_view/) FILE_FORMAT = (TYPE = PARQUET)'
         in page_view["copyStatement"]
