@@ -55,7 +55,7 @@ cost: bootstrap       ## monthly estimate per stack from the resource graph (+ u
 	@$(RUN) python -m pipelines.ops.cost estimate --stack prod --out docs/cost
 
 bench: bootstrap      ## benchmarks; results in docs/BENCHMARKS.md
-	@$(RUN) python -m benchmarks
+	@$(RUN) python -m benchmarks $(BENCH)
 
 clean: down
 	rm -rf .local
