@@ -1,8 +1,31 @@
 -- One row per server-side session: acquisition (first event's channel and UTM), device, geo,
 -- engagement counts and the segments any of its events carried.
+-- Incremental like int_sessionized_events: the sessions of actors seen in the latest window are
+-- recomputed and replace that actor's rows.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='actor_id') }}
+
+{%- set dates = reprocess_dates(event_staging_models()) %}
+
 with
 
-events as (select * from {{ ref('int_sessionized_events') }}),
+all_events as (select * from {{ ref('int_sessionized_events') }}),
+
+{% if dates is not none -%}
+affected as (
+
+    select distinct actor_id from all_events where {{ date_window_filter(dates, 'event_date') }}
+
+),
+{%- endif %}
+
+events as (
+
+    select all_events.* from all_events
+    {%- if dates is not none %}
+    inner join affected on all_events.actor_id = affected.actor_id
+    {%- endif %}
+
+),
 
 firsts as (
 
