@@ -76,6 +76,7 @@ class Demo:
         self.cfg, self.work, self.sessions, self.seed = cfg, work, sessions, seed
         self.collector_port = int(os.environ.get("AA_DEMO_COLLECTOR_PORT", "18080"))
         self.dashboard_port = int(os.environ.get("AA_DEMO_DASHBOARD_PORT", "18090"))
+        self.site_port = int(os.environ.get("AA_DEMO_SITE_PORT", "18081"))
         self.lake = work / "lake"
         self.warehouse = work / "warehouse.duckdb"
         self.logs = cfg.logs
@@ -151,7 +152,11 @@ class Demo:
             "kafka_bootstrap": self.cfg.kafka_bootstrap,
             "glue_endpoint": self.cfg.moto_url,
             "journal_dir": str(self.work / "journal"),
-            "allowed_origins": [SITE_ORIGIN, f"http://127.0.0.1:{self.collector_port}"],
+            "allowed_origins": [
+                SITE_ORIGIN,
+                f"http://127.0.0.1:{self.site_port}",
+                f"http://localhost:{self.site_port}",
+            ],
             "redirect_domains": {"amazon.com": {"subid_param": "tag"}, "bestbuy.com": {}, "walmart.com": {}},
             "postback_networks": {"impact": {"secret": NETWORK_SECRET}, "amazon": {"secret": NETWORK_SECRET}},
         }
@@ -240,6 +245,54 @@ class Demo:
             "postbacks": self.sent["conversion"],
             "redirect_status": redirected,
         }
+
+    def start_site(self) -> str:
+        """The tracer's demo comparison page, sending real events to the collector."""
+        url = f"http://127.0.0.1:{self.site_port}/"
+        log = self.logs / "demo-site.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    "node",
+                    str(REPO / "tracer" / "scripts" / "serve.mjs"),
+                    "--port",
+                    str(self.site_port),
+                    "--collector",
+                    f"http://127.0.0.1:{self.collector_port}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+            )
+        self.procs.append(proc)
+        wait_http(url, "demo site", proc, log)
+        return url
+
+    def drive_browser(self, site: str, out: Path) -> dict[str, Any]:
+        """A visitor in headless Chromium: page views, impressions, every chart action, SPA routes,
+        and an affiliate click that leaves at once. Returns the tracer's own account of what it sent."""
+        step("a visitor in headless Chromium browses the demo page (tracer → collector)")
+        result = subprocess.run(
+            [
+                "node",
+                str(REPO / "tracer" / "scripts" / "drive-demo.mjs"),
+                "--site",
+                site.rstrip("/"),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=REPO,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"drive-demo failed ({result.returncode}): {result.stderr[-2000:]}")
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"    the browser sent {summary['events']} events: {summary['by_type']}")
+        return summary
 
     def stream(self, finish: bool) -> None:
         args = [
@@ -389,12 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         demo.contracts()
         demo.start_collector()
         demo.traffic()
+        site = demo.start_site()
+        if Path("/usr/bin/chromium").exists() or os.environ.get("CHROMIUM_PATH"):
+            demo.drive_browser(site, args.work_dir / "browser-events.jsonl")
         demo.stream(args.finish)
         if args.finish:
             demo.warehouse_build()
         url = demo.start_dashboard()
         demo.summary()
         print(f"\ndashboard: {url}   (explorer: {url}#explorer)")
+        print(f"demo comparison page (open it: it sends real events): {site}")
         if not args.finish:
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -52,6 +52,7 @@ if [ -f tracer/package.json ]; then
     say "installing the tracer's npm packages"
     npm --prefix tracer ci --no-audit --no-fund --loglevel=error
   fi
+  [ -f tracer/dist/aa.js ] || npm --prefix tracer run --silent build >/dev/null
 fi
 DASH=pipelines/dashboard/web
 if [ -f $DASH/package.json ]; then

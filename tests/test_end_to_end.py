@@ -5,6 +5,7 @@ with bots, an invalid event per 15 sessions, signed postbacks and a redirect cli
 click already sent (a duplicate the stream must drop).
 """
 
+import time
 from collections import Counter
 from typing import cast
 
@@ -98,3 +99,74 @@ def test_every_event_is_accounted_for_from_http_to_the_marts(finished_demo, loca
     assert [round(float(c), 6) for c in credits[1:]] == [float(conversions)] * 5  # credits sum to 1 each
 
     assert demo._get(f"{url}healthz")[0] == 200
+
+
+def _fresh_topics(bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
+    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
+        fut.result()
+
+
+def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engines, tmp_path, monkeypatch):
+    """Real browser → tracer → real collector → Kafka: every event the page sent arrives exactly once."""
+    import json
+
+    from confluent_kafka import Consumer
+
+    from pipelines.contracts.codec import Codec
+    from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
+
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28180")
+    monkeypatch.setenv("AA_DEMO_SITE_PORT", "28181")
+    _fresh_topics(local_engines.kafka_bootstrap)
+    run = demo.Demo(local_engines, tmp_path, sessions=1, seed=1)
+    try:
+        run.contracts()
+        run.start_collector()
+        site = run.start_site()
+        sent_file = tmp_path / "sent.jsonl"
+        run.drive_browser(site, sent_file)
+    finally:
+        run.stop_all()  # SIGTERM drains the collector: every accepted event is in Kafka now
+    sent = {e["event_id"]: e for e in map(json.loads, sent_file.read_text().splitlines())}
+
+    registry = GlueSchemaRegistry(glue_client(local_engines.moto_url))
+    codec = Codec(registry, current_versions(registry.register_all()))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": local_engines.kafka_bootstrap,
+            "group.id": f"e2e-{tmp_path.name}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([t.name for t in load_topics() if t.event_type != "conversion"])
+    received: list[dict] = []
+    quiet_until = time.monotonic() + 8  # read until no record came for a few seconds
+    while time.monotonic() < quiet_until:
+        msg = consumer.poll(0.5)
+        value = msg.value() if msg is not None and not msg.error() else None
+        if value is None:
+            continue
+        decoded = codec.decode(value)
+        received.append({"event_type": decoded.event_type, **decoded.record})
+        quiet_until = time.monotonic() + 3
+    consumer.close()
+
+    ids = Counter(e["event_id"] for e in received)
+    assert [i for i, n in ids.items() if n > 1] == []  # nothing twice
+    assert set(sent) <= set(ids)  # everything the page reported sending arrived
+    by_type = Counter(e["event_type"] for e in received)
+    assert by_type["dead_letter"] == 0
+    assert by_type["page_view"] == 3  # landing page + two SPA routes: one page view per route
+    actions = sorted(e["action"] for e in received if e["event_type"] == "chart_interaction")
+    assert set(actions) == {"filter", "sort", "expand", "collapse", "compare", "paginate"}
+    clicks = [e for e in received if e["event_type"] == "affiliate_click"]
+    assert len(clicks) == 1  # the click that left the page at once, exactly once
+    assert clicks[0]["product_id"] == "zen-13"
+    impressions = [e for e in received if e["event_type"] == "product_impression"]
+    assert impressions
+    assert all(e["position"] >= 1 for e in impressions)
+    assert all(e["context"]["ip_hash"] and e["context"]["user_agent"] for e in received)
