@@ -141,7 +141,7 @@ class Demo:
         for t, r in GlueSchemaRegistry(glue_client(self.cfg.moto_url)).register_all().items():
             print(f"    {t:<20} version {r.version_number:<3} {r.version_id}  {'new' if r.created else 'unchanged'}")
 
-    def start_collector(self) -> None:
+    def start_collector(self, **overrides: Any) -> None:
         salt = self.work / "ip-salt.secret"
         if not salt.exists():
             salt.write_text(secrets.token_hex(32))
@@ -161,7 +161,7 @@ class Demo:
             "postback_networks": {"impact": {"secret": NETWORK_SECRET}, "amazon": {"secret": NETWORK_SECRET}},
         }
         cfg_file = self.work / "collector.json"
-        cfg_file.write_text(json.dumps(config))
+        cfg_file.write_text(json.dumps({**config, **overrides}))
         step(f"starting the collector on http://127.0.0.1:{self.collector_port}")
         proc = self.spawn("collector", ["-m", "pipelines.collector"], {"AA_COLLECTOR_CONFIG": str(cfg_file)})
         wait_http(f"http://127.0.0.1:{self.collector_port}/readyz", "collector", proc, self.logs / "demo-collector.log")

@@ -170,3 +170,114 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
     assert impressions
     assert all(e["position"] >= 1 for e in impressions)
     assert all(e["context"]["ip_hash"] and e["context"]["user_agent"] for e in received)
+
+
+def _kafka_records(bootstrap: str, codec, group: str) -> list[dict]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([t.name for t in load_topics() if t.event_type != "conversion"])
+    received: list[dict] = []
+    quiet_until = time.monotonic() + 8
+    while time.monotonic() < quiet_until:
+        msg = consumer.poll(0.5)
+        value = msg.value() if msg is not None and not msg.error() else None
+        if value is None:
+            continue
+        decoded = codec.decode(value)
+        received.append({"event_type": decoded.event_type, **decoded.record})
+        quiet_until = time.monotonic() + 3
+    consumer.close()
+    return received
+
+
+def test_a_collector_answering_503_then_recovering_loses_nothing_from_the_browser(local_engines, tmp_path, monkeypatch):
+    """Kafka down → the collector spills until its journal cap, then answers 503 + Retry-After; the
+    tracer keeps its events; Kafka back → the journal replays and the tracer's retries land once."""
+    import dataclasses
+    import json
+    import os
+    import subprocess
+
+    from pipelines.contracts.codec import Codec
+    from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
+    from pipelines.local import engines
+
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28280")
+    monkeypatch.setenv("AA_DEMO_SITE_PORT", "28281")
+    broker = dataclasses.replace(
+        local_engines,
+        state_dir=tmp_path / "broker",
+        kafka_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_PORT", "29292")),
+        kafka_controller_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_CONTROLLER_PORT", "29293")),
+    )
+    engines.start_kafka(broker)
+    run = demo.Demo(broker, tmp_path, sessions=1, seed=1)
+    node = None
+    try:
+        run.contracts()
+        run.start_collector(
+            journal_max_bytes=16384, journal_segment_bytes=4096, retry_after_s=1, delivery_timeout_ms=1000
+        )
+        site = run.start_site()
+        engines._stop(broker.state_dir / "kafka.pid", "kafka")
+        filler = [demo.to_wire(s) for s in generate(40, seed=9) if s.event_type == "page_view"]
+        status, filled = 200, []
+        while status == 200:  # spill until the journal is full
+            batch = filler[len(filled) : len(filled) + 4]
+            assert batch, "the journal never filled"
+            req = demo.urllib.request.Request(
+                f"http://127.0.0.1:{run.collector_port}/v1/events",
+                data=json.dumps({"events": batch}).encode(),
+                headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": demo.SITE_ORIGIN},
+                method="POST",
+            )
+            try:
+                with demo.urllib.request.urlopen(req, timeout=30) as resp:
+                    status = resp.status
+                    filled += batch
+            except demo.urllib.error.HTTPError as exc:
+                status = exc.code
+        assert status == 503
+        ready, sent_file = tmp_path / "ready.flag", tmp_path / "sent.jsonl"
+        node = subprocess.Popen(
+            [
+                "node",
+                "tracer/scripts/drive-retry.mjs",
+                "--site",
+                site.rstrip("/"),
+                "--out",
+                str(sent_file),
+                "--ready",
+                str(ready),
+            ],
+            cwd=demo.REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert node.poll() is None, node.communicate()
+            assert time.monotonic() < deadline, "the browser never met a 503"
+            time.sleep(0.2)
+        engines.start_kafka(broker)  # recovery: the journal replays, the collector accepts again
+        out, err = node.communicate(timeout=120)
+        assert node.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert 503 in summary["statuses"]
+        assert summary["statuses"][-1] == 200
+    finally:
+        if node is not None and node.poll() is None:
+            node.kill()
+        run.stop_all()
+    sent = {e["event_id"] for e in map(json.loads, sent_file.read_text().splitlines())}
+    registry = GlueSchemaRegistry(glue_client(local_engines.moto_url))
+    codec = Codec(registry, current_versions(registry.register_all()))
+    try:
+        received = _kafka_records(broker.kafka_bootstrap, codec, f"retry-{tmp_path.name}")
+    finally:
+        engines._stop(broker.state_dir / "kafka.pid", "kafka")
+    ids = Counter(e["event_id"] for e in received)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sent | {e["event_id"] for e in filled} <= set(ids)  # the page's events and the spilled ones
