@@ -97,6 +97,8 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
         .option("subscribe", ",".join(cfg.topics))
         .option("startingOffsets", cfg.starting_offsets)
         .option("failOnDataLoss", "true")
+        # consumer group ids start with "stream": MSK IAM allows the stream only groups "stream*"
+        .option("groupIdPrefix", "stream")
     )
     for k, v in cfg.kafka_options.items():
         reader = reader.option(k if k.startswith("kafka.") else f"kafka.{k}", v)
