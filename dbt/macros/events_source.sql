@@ -31,7 +31,7 @@ identical on every target:
         nullif(array_to_string(segments, ','), '') as segments_csv,
         payload
     from {{ source('lake', event_type) }}
-    where {{ window_filter(window, ms_to_timestamp('event_time_ms'), 'date') }}
+    where {{ window_filter(window, ms_to_timestamp('event_time_ms'), 'date', 'hour') }}
 {%- endmacro %}
 
 {#-

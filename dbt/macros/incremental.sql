@@ -19,12 +19,15 @@ the lookback lands exactly where a full refresh would put it. Rows reloaded by a
     {{ return((since.strftime('%Y-%m-%d %H:%M:%S'), none)) }}
 {%- endmacro %}
 
-{% macro window_filter(window, time_column, date_column=none) -%}
+{% macro window_filter(window, time_column, date_column=none, hour_column=none) -%}
+    {#- date_column/hour_column: partition columns, so the engine skips files outside the window. -#}
     {%- if window is none -%}true
     {%- else -%}
         {%- set since, until = window -%}
         {{ time_column }} >= cast('{{ since }}' as timestamp)
         {%- if date_column %} and {{ date_column }} >= cast('{{ since[:10] }}' as date){% endif %}
+        {%- if date_column and hour_column %}
+            and ({{ date_column }} > cast('{{ since[:10] }}' as date) or cast({{ hour_column }} as integer) >= {{ since[11:13] | int }}){% endif %}
         {%- if until %} and {{ time_column }} < cast('{{ until }}' as timestamp)
             {%- if date_column %} and {{ date_column }} <= cast('{{ until[:10] }}' as date){% endif %}
         {%- endif -%}
