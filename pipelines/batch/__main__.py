@@ -2,6 +2,7 @@
 
     python -m pipelines.batch run --schedule hourly|daily [--target local|dev|prod]
     python -m pipelines.batch backfill --from 2026-11-01 --to 2026-11-07 [--chunk-days 1]
+    python -m pipelines.batch show [--rows 5]      # top rows of attribution and campaign effectiveness (local)
 
 Every run writes a JSON report (steps, dbt node statuses, rows per model, failures) under
 ``--reports-dir`` and prints a one-line summary; the exit code is 0 only when every step passed.
@@ -39,11 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--from", dest="start", type=_date, required=True)
     backfill.add_argument("--to", dest="end", type=_date, required=True, help="inclusive")
     backfill.add_argument("--chunk-days", type=int, default=1)
+    show = sub.add_parser("show", help="print the top rows of the marketing marts (local DuckDB)")
+    show.add_argument("--rows", type=int, default=5)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "show":
+        from pipelines.batch.show import render
+
+        print(render(Path(os.environ.get("AA_WAREHOUSE_PATH", runner.REPO / ".local" / "warehouse.duckdb")), args.rows))
+        return 0
     try:
         if args.command == "run":
             kind, commands = f"run {args.schedule}", runner.plan(args.schedule)

@@ -45,3 +45,12 @@ def test_cli_backfill_is_idempotent_on_the_built_warehouse(warehouse, tmp_path: 
             f"union all (select * from after.{table} except all select * from before.{table})"
         ).fetchall()
         assert diff == [], table
+
+
+def test_cli_show_prints_the_top_rows_of_attribution_and_campaigns(warehouse, monkeypatch, capsys):
+    monkeypatch.setenv("AA_WAREHOUSE_PATH", str(warehouse.db))
+    assert cli.main(["show", "--rows", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "attribution by channel" in out
+    assert "email" in out
+    assert "newsletter  email       weekly-deals" in out
