@@ -151,6 +151,7 @@ class Workloads(PlatformComponent):
                 image=inputs.image,
                 command=list(command),
                 env_from=env_from,
+                env=service_env(workload, port) or None,
                 resources=resources.spec(),
                 ports=[k8s.core.v1.ContainerPortArgs(container_port=port, name="http")] if port else None,
                 readiness_probe=k8s.core.v1.ProbeArgs(
@@ -162,6 +163,39 @@ class Workloads(PlatformComponent):
                     run_as_non_root=True, allow_privilege_escalation=False, read_only_root_filesystem=False
                 ),
             )
+
+        def secret(key: str) -> k8s.core.v1.EnvVarSourceArgs:
+            return k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name="platform-secrets", key=key)
+            )
+
+        def service_env(workload: str, port: int | None) -> list[k8s.core.v1.EnvVarArgs]:
+            """Each service's own settings (AA_COLLECTOR_*, AA_DASHBOARD_*) from the platform values:
+            listen on the pod network, Kafka and Redis endpoints, secrets by reference."""
+            env = k8s.core.v1.EnvVarArgs
+            if workload == "collector":
+                return [
+                    env(name="AA_COLLECTOR_HOST", value="0.0.0.0"),
+                    env(name="AA_COLLECTOR_PORT", value=str(port)),
+                    env(name="AA_COLLECTOR_KAFKA_BOOTSTRAP", value=inputs.settings.get("AA_KAFKA_BOOTSTRAP", "")),
+                    env(name="AA_COLLECTOR_REGISTRY_NAME", value=inputs.settings.get("AA_SCHEMA_REGISTRY", "")),
+                    env(name="AA_COLLECTOR_CLIENT_IP_HEADER", value="cloudfront-viewer-address"),
+                    env(name="AA_COLLECTOR_IP_SALT", value_from=secret("AA_IP_HASH_SALT")),
+                ]
+            if workload == "dashboard":
+                return [
+                    env(name="AA_DASHBOARD_HOST", value="0.0.0.0"),
+                    env(name="AA_DASHBOARD_ALLOW_REMOTE", value="true"),
+                    env(name="AA_DASHBOARD_PORT", value=str(port)),
+                    env(name="AA_REDIS_PASSWORD", value_from=secret("AA_REDIS_PASSWORD")),
+                    env(
+                        name="AA_DASHBOARD_REDIS_URL",
+                        value=pulumi.Output.concat(
+                            "rediss://:$(AA_REDIS_PASSWORD)@", inputs.settings.get("AA_REDIS_HOST", ""), ":6379/0"
+                        ),
+                    ),
+                ]
+            return []
 
         c = config.collector
         collector = self._deployment("collector", c.min_replicas, container("collector", c.command, c.resources, 8080))

@@ -345,3 +345,22 @@ def test_stateful_resources_are_protected_in_prod_only(dev: Recorder, prod: Reco
         assert len(flags) >= 10
         assert {name for name, p in flags.items() if p != expected} == set()
     assert prod.protected[("aws:ec2/securityGroup:SecurityGroup", "kafka-brokers")] is False
+
+
+def test_services_listen_on_the_pod_network_and_take_secrets_by_reference(dev: Recorder):
+    def env_of(app: str) -> dict[str, dict]:
+        spec = dev.one("kubernetes:apps/v1:Deployment", f"workloads-{app}").inputs["spec"]
+        return {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+
+    collector = env_of("collector")
+    assert collector["AA_COLLECTOR_HOST"]["value"] == "0.0.0.0"
+    assert collector["AA_COLLECTOR_PORT"]["value"] == "8080"
+    assert collector["AA_COLLECTOR_KAFKA_BOOTSTRAP"]["value"] == "b-1.kafka:9098,b-2.kafka:9098"
+    assert collector["AA_COLLECTOR_IP_SALT"]["valueFrom"]["secretKeyRef"] == {
+        "name": "platform-secrets",
+        "key": "AA_IP_HASH_SALT",
+    }
+    assert "value" not in collector["AA_COLLECTOR_IP_SALT"]
+    dashboard = env_of("dashboard")
+    assert dashboard["AA_DASHBOARD_ALLOW_REMOTE"]["value"] == "true"
+    assert dashboard["AA_DASHBOARD_REDIS_URL"]["value"].startswith("rediss://:$(AA_REDIS_PASSWORD)@master.")
