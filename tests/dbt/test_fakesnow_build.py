@@ -78,7 +78,9 @@ def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
                 (row["event_id"], json.dumps(row), f"event_type={row['event_type']}/x.parquet"),
             )
         env = {**os.environ, "AA_FAKESNOW_PORT": str(port)}
-        run_dbt(["build", "--target", "fakesnow"], env, work, timeout=240)
+        # Unit tests (dialect-free attribution math) run on DuckDB: on fakesnow their fixture lookup
+        # (`describe table`) intermittently sees no columns of an existing relation.
+        run_dbt(["build", "--target", "fakesnow", "--exclude", "test_type:unit"], env, work, timeout=240)
         yield cur
         con.close()
     finally:
