@@ -11,12 +11,13 @@ from config, so the topic-sync command can gain flags without code changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from infra.component import PlatformComponent, Settings
 from infra.contracts import TopicMap
@@ -49,10 +50,25 @@ class CollectorConfig(Settings):
     command: tuple[str, ...] = ("python", "-m", "pipelines.collector")
 
 
+class OidcConfig(Settings):
+    """The identity provider the dashboard's load balancer authenticates users against."""
+
+    issuer: str = Field(pattern=r"^https://")
+    authorization_endpoint: str = Field(pattern=r"^https://")
+    token_endpoint: str = Field(pattern=r"^https://")
+    user_info_endpoint: str = Field(pattern=r"^https://")
+    client_id: str = Field(min_length=1)
+    scope: str = "openid email"
+    session_timeout_s: int = Field(default=3600, ge=60, le=604_800)
+
+
 class DashboardConfig(Settings):
     replicas: int = Field(ge=1)
     resources: ResourcesConfig
     command: tuple[str, ...] = ("python", "-m", "pipelines.dashboard")
+    # With oidc set, an internet-facing ALB authenticates every request (OIDC) before the app;
+    # without it the dashboard stays cluster-internal (kubectl port-forward).
+    oidc: OidcConfig | None = None
 
 
 class CronConfig(Settings):
@@ -75,6 +91,12 @@ class WorkloadsConfig(Settings):
     topic_sync: TopicSyncConfig = TopicSyncConfig()
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws:acm:")
 
+    @model_validator(mode="after")
+    def _oidc_needs_https(self) -> WorkloadsConfig:
+        if self.dashboard.oidc is not None and not self.certificate_arn:
+            raise ValueError("workloads.dashboard.oidc needs workloads.certificateArn: ALB OIDC works on HTTPS only")
+        return self
+
 
 @dataclass(frozen=True)
 class WorkloadInputs:
@@ -87,6 +109,7 @@ class WorkloadInputs:
     topics: TopicMap
     replication_factor: int
     min_insync_replicas: int
+    dashboard_oidc_client_secret: pulumi.Input[str] | None = None
 
 
 class Workloads(PlatformComponent):
@@ -275,6 +298,8 @@ class Workloads(PlatformComponent):
         d = config.dashboard
         self._deployment("dashboard", d.replicas, container("dashboard", d.command, d.resources, 8080))
         self._service("dashboard", 8080)
+        if d.oidc is not None:
+            self._dashboard_ingress(name, d.oidc, config.certificate_arn or "", inputs.dashboard_oidc_client_secret)
 
         topics_map = k8s.core.v1.ConfigMap(
             f"{name}-topics", metadata=self._meta("topics"), data={"topics.yaml": inputs.topics.text}, opts=self.child()
@@ -346,6 +371,58 @@ class Workloads(PlatformComponent):
                 opts=self.child(),
             )
         self.register_outputs({"topic_sync_job": self.topic_sync_job_name})
+
+    def _dashboard_ingress(
+        self, name: str, oidc: OidcConfig, certificate_arn: str, client_secret: pulumi.Input[str] | None
+    ) -> None:
+        if client_secret is None:
+            raise ValueError("workloads.dashboard.oidc is set but the secret dashboardOidcClientSecret is missing")
+        k8s.core.v1.Secret(
+            f"{name}-dashboard-oidc",
+            metadata=self._meta("dashboard-oidc"),
+            string_data={"clientID": oidc.client_id, "clientSecret": pulumi.Output.secret(client_secret)},
+            opts=self.child(),
+        )
+        idp = {
+            "issuer": oidc.issuer,
+            "authorizationEndpoint": oidc.authorization_endpoint,
+            "tokenEndpoint": oidc.token_endpoint,
+            "userInfoEndpoint": oidc.user_info_endpoint,
+            "secretName": "dashboard-oidc",
+        }
+        annotations = {
+            "alb.ingress.kubernetes.io/scheme": "internet-facing",
+            "alb.ingress.kubernetes.io/target-type": "ip",
+            "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+            "alb.ingress.kubernetes.io/certificate-arn": certificate_arn,
+            "alb.ingress.kubernetes.io/healthcheck-path": "/healthz",
+            "alb.ingress.kubernetes.io/load-balancer-name": f"{NAMESPACE}-dashboard",
+            "alb.ingress.kubernetes.io/auth-type": "oidc",
+            "alb.ingress.kubernetes.io/auth-idp-oidc": json.dumps(idp, separators=(",", ":")),
+            "alb.ingress.kubernetes.io/auth-on-unauthenticated-request": "authenticate",
+            "alb.ingress.kubernetes.io/auth-scope": oidc.scope,
+            "alb.ingress.kubernetes.io/auth-session-timeout": str(oidc.session_timeout_s),
+        }
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name="dashboard", port=k8s.networking.v1.ServiceBackendPortArgs(number=8080)
+            )
+        )
+        k8s.networking.v1.Ingress(
+            f"{name}-dashboard",
+            metadata=self._meta("dashboard", annotations=annotations),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name="alb",
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)]
+                        )
+                    )
+                ],
+            ),
+            opts=self.child(),
+        )
 
     def _meta(
         self, name: str, annotations: Mapping[str, pulumi.Input[str]] | None = None

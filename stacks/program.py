@@ -240,6 +240,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
             topics=contracts.topics,
             replication_factor=config.kafka.default_replication_factor,
             min_insync_replicas=config.kafka.min_insync_replicas,
+            dashboard_oidc_client_secret=secrets.get("dashboardOidcClientSecret"),
         ),
         opts=k8s_opts,
     )
@@ -307,7 +308,12 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
 def run() -> Platform:
     """Entry point of the Pulumi program (``stacks/__main__.py``)."""
     config = parse(values_from_pulumi(), stack_file(pulumi.get_stack()))
-    platform = build(config, load_contracts(config), secrets_from_pulumi())
+    secrets = secrets_from_pulumi()
+    if config.workloads.dashboard.oidc is not None:
+        oidc_secret = pulumi.Config(PROJECT).get_secret("dashboardOidcClientSecret")
+        if oidc_secret is not None:
+            secrets["dashboardOidcClientSecret"] = oidc_secret
+    platform = build(config, load_contracts(config), secrets)
     for key, value in platform.outputs().items():
         pulumi.export(key, value)
     return platform

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from tests.infra.conftest import Recorder, is_secret, is_taggable, provider_tags, unsecret
 
 FIVE = {"cost-center", "environment", "component", "owner", "managed-by"}
@@ -364,3 +366,52 @@ def test_services_listen_on_the_pod_network_and_take_secrets_by_reference(dev: R
     dashboard = env_of("dashboard")
     assert dashboard["AA_DASHBOARD_ALLOW_REMOTE"]["value"] == "true"
     assert dashboard["AA_DASHBOARD_REDIS_URL"]["value"].startswith("rediss://:$(AA_REDIS_PASSWORD)@master.")
+
+
+def _workloads_with_oidc(certificate: bool) -> dict:
+    import yaml
+
+    from tests.infra.conftest import REPO
+
+    workloads = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]["affiliate-analytics:workloads"]
+    workloads["dashboard"]["oidc"] = {
+        "issuer": "https://login.example.com",
+        "authorizationEndpoint": "https://login.example.com/authorize",
+        "tokenEndpoint": "https://login.example.com/token",
+        "userInfoEndpoint": "https://login.example.com/userinfo",
+        "clientId": "dashboard",
+    }
+    if certificate:
+        workloads["certificateArn"] = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    return workloads
+
+
+def test_dashboard_sits_behind_alb_oidc_authentication_when_configured():
+    from tests.infra.conftest import run_program
+
+    recorder, _ = run_program(
+        "prod",
+        {
+            "affiliate-analytics:workloads": _workloads_with_oidc(certificate=True),
+            "affiliate-analytics:dashboardOidcClientSecret": "oidc-client-secret",
+        },
+    )
+    ingress = recorder.one("kubernetes:networking.k8s.io/v1:Ingress", "workloads-dashboard").inputs
+    notes = ingress["metadata"]["annotations"]
+    assert notes["alb.ingress.kubernetes.io/auth-type"] == "oidc"
+    assert notes["alb.ingress.kubernetes.io/auth-on-unauthenticated-request"] == "authenticate"
+    assert notes["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+    assert json.loads(notes["alb.ingress.kubernetes.io/auth-idp-oidc"])["secretName"] == "dashboard-oidc"
+    string_data = recorder.one("kubernetes:core/v1:Secret", "workloads-dashboard-oidc").inputs["stringData"]
+    assert is_secret(string_data) or is_secret(string_data["clientSecret"])  # never plaintext in the state
+    secret = unsecret(string_data)
+    assert secret["clientID"] == "dashboard"
+    assert unsecret(secret["clientSecret"]) == "oidc-client-secret"
+
+
+def test_dashboard_oidc_without_a_certificate_names_the_keys():
+    from stacks.config import StackConfigError
+    from tests.infra.conftest import run_program
+
+    with pytest.raises(StackConfigError, match=r"workloads.dashboard.oidc needs workloads.certificateArn"):
+        run_program("prod", {"affiliate-analytics:workloads": _workloads_with_oidc(certificate=False)})
