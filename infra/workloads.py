@@ -23,6 +23,7 @@ from infra.component import PlatformComponent, Settings
 from infra.contracts import TopicMap
 
 NAMESPACE = "analytics"
+SNOWFLAKE_KEY_DIR = "/var/run/secrets/snowflake"
 WORKLOADS = ("collector", "dashboard", "stream", "etl", "quality", "topic-sync")
 
 
@@ -110,6 +111,9 @@ class WorkloadInputs:
     replication_factor: int
     min_insync_replicas: int
     dashboard_oidc_client_secret: pulumi.Input[str] | None = None
+    # the explorer's read-only Snowflake connection: account, user, role, warehouse, database
+    dashboard_snowflake: Mapping[str, pulumi.Input[str]] | None = None
+    dashboard_private_key: pulumi.Input[str] | None = None
 
 
 class Workloads(PlatformComponent):
@@ -167,7 +171,11 @@ class Workloads(PlatformComponent):
         ]
 
         def container(
-            workload: str, command: Sequence[str], resources: ResourcesConfig, port: int | None = None
+            workload: str,
+            command: Sequence[str],
+            resources: ResourcesConfig,
+            port: int | None = None,
+            volume_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
         ) -> k8s.core.v1.ContainerArgs:
             return k8s.core.v1.ContainerArgs(
                 name=workload,
@@ -175,6 +183,7 @@ class Workloads(PlatformComponent):
                 command=list(command),
                 env_from=env_from,
                 env=service_env(workload, port) or None,
+                volume_mounts=list(volume_mounts) or None,
                 resources=resources.spec(),
                 ports=[k8s.core.v1.ContainerPortArgs(container_port=port, name="http")] if port else None,
                 readiness_probe=k8s.core.v1.ProbeArgs(
@@ -206,7 +215,20 @@ class Workloads(PlatformComponent):
                     env(name="AA_COLLECTOR_IP_SALT", value_from=secret("AA_IP_HASH_SALT")),
                 ]
             if workload == "dashboard":
+                warehouse = (
+                    [
+                        env(name="AA_DASHBOARD_BACKEND", value="snowflake"),
+                        *(
+                            env(name=f"AA_DASHBOARD_SNOWFLAKE_{k.upper()}", value=v)
+                            for k, v in sorted((inputs.dashboard_snowflake or {}).items())
+                        ),
+                        env(name="AA_DASHBOARD_SNOWFLAKE_PRIVATE_KEY_PATH", value=f"{SNOWFLAKE_KEY_DIR}/key.p8"),
+                    ]
+                    if inputs.dashboard_snowflake and inputs.dashboard_private_key is not None
+                    else []
+                )
                 return [
+                    *warehouse,
                     env(name="AA_DASHBOARD_HOST", value="0.0.0.0"),
                     env(name="AA_DASHBOARD_ALLOW_REMOTE", value="true"),
                     env(name="AA_DASHBOARD_PORT", value=str(port)),
@@ -296,7 +318,26 @@ class Workloads(PlatformComponent):
         )
 
         d = config.dashboard
-        self._deployment("dashboard", d.replicas, container("dashboard", d.command, d.resources, 8080))
+        key_volume: list[k8s.core.v1.VolumeArgs] = []
+        key_mount: list[k8s.core.v1.VolumeMountArgs] = []
+        if inputs.dashboard_snowflake and inputs.dashboard_private_key is not None:
+            k8s.core.v1.Secret(
+                f"{name}-dashboard-snowflake",
+                metadata=self._meta("dashboard-snowflake"),
+                string_data={"key.p8": pulumi.Output.secret(inputs.dashboard_private_key)},
+                opts=self.child(),
+            )
+            key_volume = [
+                k8s.core.v1.VolumeArgs(
+                    name="snowflake-key",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name="dashboard-snowflake", default_mode=0o400),
+                )
+            ]
+            key_mount = [
+                k8s.core.v1.VolumeMountArgs(name="snowflake-key", mount_path=SNOWFLAKE_KEY_DIR, read_only=True)
+            ]
+        dashboard_container = container("dashboard", d.command, d.resources, 8080, key_mount)
+        self._deployment("dashboard", d.replicas, dashboard_container, volumes=key_volume)
         self._service("dashboard", 8080)
         if d.oidc is not None:
             self._dashboard_ingress(name, d.oidc, config.certificate_arn or "", inputs.dashboard_oidc_client_secret)
@@ -434,7 +475,13 @@ class Workloads(PlatformComponent):
             annotations=dict(annotations) if annotations else None,
         )
 
-    def _deployment(self, app: str, replicas: int, container: k8s.core.v1.ContainerArgs) -> k8s.apps.v1.Deployment:
+    def _deployment(
+        self,
+        app: str,
+        replicas: int,
+        container: k8s.core.v1.ContainerArgs,
+        volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    ) -> k8s.apps.v1.Deployment:
         return k8s.apps.v1.Deployment(
             f"workloads-{app}",
             metadata=self._meta(app),
@@ -446,6 +493,7 @@ class Workloads(PlatformComponent):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=app,
                         containers=[container],
+                        volumes=list(volumes) or None,
                         topology_spread_constraints=[
                             k8s.core.v1.TopologySpreadConstraintArgs(
                                 max_skew=1,

@@ -45,6 +45,7 @@ SECRET_KEYS: dict[str, str] = {
     "snowflakePrivateKey": "PEM private key of the Pulumi deployer's Snowflake user (provider auth)",
     "snowflakeTransformerPrivateKey": "PEM private key of the TRANSFORMER service user (dbt runner)",
     "snowflakeMonitorPrivateKey": "PEM private key of the MONITOR service user (quality monitor)",
+    "snowflakeDashboardPrivateKey": "PEM private key of the DASHBOARD service user (BI_READER, explorer)",
 }
 
 

@@ -241,6 +241,16 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
             replication_factor=config.kafka.default_replication_factor,
             min_insync_replicas=config.kafka.min_insync_replicas,
             dashboard_oidc_client_secret=secrets.get("dashboardOidcClientSecret"),
+            dashboard_snowflake={
+                "account": f"{config.warehouse.organization_name}-{config.warehouse.account_name}",
+                "user": "DASHBOARD_SVC",
+                "role": "BI_READER",
+                "warehouse": "BI",
+                "database": "REPORTING",
+            }
+            if "DASHBOARD_SVC" in config.warehouse.service_users
+            else None,
+            dashboard_private_key=secrets.get("snowflakeDashboardPrivateKey"),
         ),
         opts=k8s_opts,
     )

@@ -72,7 +72,8 @@ STATEFUL = (
     "snowflake:index/database:Database",
 )
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|SALT|PRIVATE_KEY|API_KEY)", re.IGNORECASE)
+# secret-like names; a *_PATH or *_FILE variable names where a mounted secret is, not the secret
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|SALT|PRIVATE_KEY|API_KEY)(?!.*_(PATH|FILE)$)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- Snowflake

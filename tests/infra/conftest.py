@@ -26,6 +26,7 @@ FAKE_SECRETS = {
     "snowflakePrivateKey": "-----BEGIN PRIVATE KEY-----deployer",
     "snowflakeTransformerPrivateKey": "-----BEGIN PRIVATE KEY-----transformer",
     "snowflakeMonitorPrivateKey": "-----BEGIN PRIVATE KEY-----monitor",
+    "snowflakeDashboardPrivateKey": "-----BEGIN PRIVATE KEY-----dashboard",
 }
 
 

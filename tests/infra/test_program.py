@@ -118,7 +118,7 @@ def test_redis_is_encrypted_with_auth_and_fails_over_only_in_prod(dev: Recorder,
 
 
 def test_kubernetes_secrets_come_from_pulumi_secrets_never_plaintext(stack: Recorder):
-    secret = stack.one("kubernetes:core/v1:Secret").inputs
+    secret = stack.one("kubernetes:core/v1:Secret", "workloads-secrets").inputs
     assert is_secret(secret["stringData"])
     assert set(unsecret(secret["stringData"])) == {
         "AA_REDIS_PASSWORD",
@@ -366,6 +366,18 @@ def test_services_listen_on_the_pod_network_and_take_secrets_by_reference(dev: R
     dashboard = env_of("dashboard")
     assert dashboard["AA_DASHBOARD_ALLOW_REMOTE"]["value"] == "true"
     assert dashboard["AA_DASHBOARD_REDIS_URL"]["value"].startswith("rediss://:$(AA_REDIS_PASSWORD)@master.")
+    # the explorer reads Snowflake as the read-only DASHBOARD_SVC user (BI_READER) with a mounted key
+    assert dashboard["AA_DASHBOARD_BACKEND"]["value"] == "snowflake"
+    assert dashboard["AA_DASHBOARD_SNOWFLAKE_ROLE"]["value"] == "BI_READER"
+    assert dashboard["AA_DASHBOARD_SNOWFLAKE_USER"]["value"] == "DASHBOARD_SVC"
+    assert dashboard["AA_DASHBOARD_SNOWFLAKE_ACCOUNT"]["value"] == "EXAMPLEORG-ANALYTICS_DEV"
+    key_path = dashboard["AA_DASHBOARD_SNOWFLAKE_PRIVATE_KEY_PATH"]["value"]
+    pod = dev.one("kubernetes:apps/v1:Deployment", "workloads-dashboard").inputs["spec"]["template"]["spec"]
+    mount = pod["containers"][0]["volumeMounts"][0]
+    assert key_path == mount["mountPath"] + "/key.p8"
+    assert pod["volumes"][0]["secret"]["secretName"] == "dashboard-snowflake"
+    key = dev.one("kubernetes:core/v1:Secret", "workloads-dashboard-snowflake").inputs["stringData"]
+    assert is_secret(key) or is_secret(key["key.p8"])
 
 
 def _workloads_with_oidc(certificate: bool) -> dict:

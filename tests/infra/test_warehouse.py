@@ -61,7 +61,7 @@ def test_role_grants_form_the_intended_hierarchy(stack: Recorder):
     grants = [g.inputs for g in stack.of_type("snowflake:index/grantAccountRole:GrantAccountRole")]
     assert role_graph(grants) == set(ROLE_HIERARCHY)
     users = {(g["roleName"], g["userName"]) for g in grants if "userName" in g}
-    assert users == {("TRANSFORMER", "TRANSFORMER_SVC"), ("ANALYST", "MONITOR_SVC")}
+    assert users == {("TRANSFORMER", "TRANSFORMER_SVC"), ("ANALYST", "MONITOR_SVC"), ("BI_READER", "DASHBOARD_SVC")}
 
 
 def test_bi_and_marketing_reach_reporting_only(stack: Recorder):

@@ -305,3 +305,27 @@ def test_crossguard_wrappers_report_violations():
     assert stack_seen == [
         "aws:s3/bucket:Bucket 'lake': lake bucket without versioning; add BucketVersioning status=Enabled"
     ]
+
+
+def test_a_path_to_a_mounted_secret_is_not_a_literal_secret():
+    dep = "kubernetes:apps/v1:Deployment"
+    spec = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "d",
+                            "env": [
+                                {
+                                    "name": "AA_DASHBOARD_SNOWFLAKE_PRIVATE_KEY_PATH",
+                                    "value": "/var/run/secrets/snowflake/key.p8",
+                                }
+                            ],
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    assert platform.check_k8s_secrets(res(dep, spec)) == []
