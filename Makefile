@@ -40,8 +40,9 @@ compat:               ## Avro BACKWARD compatibility of every schema against mai
 docs:                 ## regenerate generated docs
 	@$(RUN) python -m pipelines.contracts.docs
 
-docs-check:
+docs-check:           ## generated files are up to date (contract reference, dbt sources)
 	@$(RUN) python -m pipelines.contracts.docs --check
+	@$(RUN) python -m pipelines.batch.sources --check
 
 pytest:
 	@$(RUN) pytest

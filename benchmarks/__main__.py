@@ -23,6 +23,8 @@ def run(name: str) -> None:
     print(f"\n=== benchmark: {name}", flush=True)
     if name == "tracer":
         tracer()
+    elif name == "warehouse":
+        importlib.import_module("benchmarks.warehouse").main([])
     elif name == "streaming":
         importlib.import_module("benchmarks.streaming").main(events=100_000, batch=25_000, freshness_seconds=30)
     else:
