@@ -52,3 +52,20 @@ def glue(local_engines: engines.EngineConfig, namespace: str) -> Iterator[Any]:
     for reg in client.list_registries()["Registries"]:
         if namespace in reg["RegistryName"]:
             client.delete_registry(RegistryId={"RegistryName": reg["RegistryName"]})
+
+
+def reset_pipeline_state(cfg: engines.EngineConfig) -> None:
+    """Empty the event topics and the stream's Redis keys (prefix "aa"): end-to-end tests that run
+    the real collector and stream count everything on them."""
+    import redis
+    from confluent_kafka.admin import AdminClient
+
+    from pipelines.contracts.topics import load_topics
+
+    client = redis.Redis.from_url(cfg.redis_url)
+    for key in client.scan_iter("aa:*"):
+        client.delete(key)
+    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
+    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
+        fut.result()

@@ -16,6 +16,7 @@ import redis
 from pipelines import demo
 from pipelines.contracts.samples import generate
 from pipelines.contracts.topics import load_topics
+from tests.conftest import reset_pipeline_state
 
 pytestmark = pytest.mark.engines
 
@@ -24,15 +25,7 @@ pytestmark = pytest.mark.engines
 def finished_demo(local_engines, tmp_path, monkeypatch):
     monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28080")
     monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", "28090")
-    r = redis.Redis.from_url(local_engines.redis_url)
-    for key in r.scan_iter("aa:*"):  # the stream writes under the default prefix "aa"
-        r.delete(key)
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": local_engines.kafka_bootstrap})
-    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
-    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
-        fut.result()
+    reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=30, seed=5)
     try:
         run.contracts()
@@ -101,27 +94,16 @@ def test_every_event_is_accounted_for_from_http_to_the_marts(finished_demo, loca
     assert demo._get(f"{url}healthz")[0] == 200
 
 
-def _fresh_topics(bootstrap: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
-    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
-        fut.result()
-
-
 def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engines, tmp_path, monkeypatch):
     """Real browser → tracer → real collector → Kafka: every event the page sent arrives exactly once."""
     import json
-
-    from confluent_kafka import Consumer
 
     from pipelines.contracts.codec import Codec
     from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
 
     monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28180")
     monkeypatch.setenv("AA_DEMO_SITE_PORT", "28181")
-    _fresh_topics(local_engines.kafka_bootstrap)
+    reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=1, seed=1)
     try:
         run.contracts()
@@ -135,25 +117,7 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
 
     registry = GlueSchemaRegistry(glue_client(local_engines.moto_url))
     codec = Codec(registry, current_versions(registry.register_all()))
-    consumer = Consumer(
-        {
-            "bootstrap.servers": local_engines.kafka_bootstrap,
-            "group.id": f"e2e-{tmp_path.name}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([t.name for t in load_topics() if t.event_type != "conversion"])
-    received: list[dict] = []
-    quiet_until = time.monotonic() + 8  # read until no record came for a few seconds
-    while time.monotonic() < quiet_until:
-        msg = consumer.poll(0.5)
-        value = msg.value() if msg is not None and not msg.error() else None
-        if value is None:
-            continue
-        decoded = codec.decode(value)
-        received.append({"event_type": decoded.event_type, **decoded.record})
-        quiet_until = time.monotonic() + 3
-    consumer.close()
+    received = _kafka_records(local_engines.kafka_bootstrap, codec, f"e2e-{tmp_path.name}")
 
     ids = Counter(e["event_id"] for e in received)
     assert [i for i, n in ids.items() if n > 1] == []  # nothing twice

@@ -27,33 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.contracts import samples
+from pipelines.streaming.lake import lake_schema
 
-# The one place the generator's lake columns are listed (the stream writes the same).
-LAKE_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("event_time_ms", pa.int64()),
-        ("received_ms", pa.int64()),
-        ("session_id", pa.string()),
-        ("visitor_id", pa.string()),
-        ("site_id", pa.string()),
-        ("page_path", pa.string()),
-        ("schema_version_id", pa.string()),
-        ("device_type", pa.string()),
-        ("browser", pa.string()),
-        ("os", pa.string()),
-        ("channel", pa.string()),
-        ("is_bot", pa.bool_()),
-        ("bot_reasons", pa.string()),
-        ("segments", pa.list_(pa.string())),
-        ("payload", pa.string()),
-        ("kafka_topic", pa.string()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-        ("stream_batch_id", pa.int64()),
-    ]
-)
+# The stream writes the lake; the generator writes rows of exactly the same schema.
+LAKE_SCHEMA = lake_schema()
 LAKE_COLUMNS: list[str] = LAKE_SCHEMA.names
 
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"

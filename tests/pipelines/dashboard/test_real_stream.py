@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from pipelines import demo
-from pipelines.contracts.topics import load_topics
 from pipelines.dashboard import realtime
+from tests.conftest import reset_pipeline_state
 
 from .test_browser import SHOWN, assert_shown_equals_redis
 from .test_explorer import direct
@@ -27,15 +27,7 @@ COMBOS = [("clicks", "merchant"), ("ctr", "page"), ("revenue", "country")]
 def pipeline(local_engines, tmp_path, monkeypatch) -> Iterator[demo.Demo]:
     monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28380")
     monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", "28390")
-    client = redis.Redis.from_url(local_engines.redis_url)
-    for key in client.scan_iter("aa:*"):  # the stream's default prefix, which the dashboard reads
-        client.delete(key)
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": local_engines.kafka_bootstrap})
-    existing = [t.name for t in load_topics() if t.name in admin.list_topics(timeout=10).topics]
-    for fut in admin.delete_topics(existing, operation_timeout=30).values() if existing else []:
-        fut.result()
+    reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=20, seed=11)
     try:
         run.contracts()
