@@ -324,8 +324,7 @@ def start_kafka(cfg: EngineConfig) -> str:
                 cfg,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                _kafka_cluster_id(cluster_id),
+                f"--cluster-id={_kafka_cluster_id(cluster_id)}",
                 "-c",
                 str(props),
                 "--standalone",
@@ -343,7 +342,11 @@ def _kafka_cluster_id(seed: str) -> str:
     """Kafka cluster ids are 16 random bytes in URL-safe base64 without padding."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.UUID(seed).bytes).decode().rstrip("=")
+    # Like Kafka's own Uuid.randomUuid: never one that starts with "-" (it would read as an option).
+    value = uuid.UUID(seed)
+    while (text := base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")).startswith("-"):
+        value = uuid.uuid4()
+    return text
 
 
 # ---------------------------------------------------------------- redis, moto

@@ -1,4 +1,6 @@
-"""Local engines: idempotent start, status, configuration errors; the demo end to end."""
+"""Local engines: idempotent start, status, configuration errors."""
+
+import uuid
 
 import pytest
 
@@ -28,3 +30,9 @@ def test_a_bad_port_in_the_environment_names_the_variable(monkeypatch):
         ValueError, match=r"environment variable AA_REDIS_PORT='sixty': expected a TCP port number 1-65535"
     ):
         engines.EngineConfig()
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash():
+    # base64url of 16 random bytes starts with "-" once in 64 ids; StorageTool would read it as an option
+    assert engines._kafka_cluster_id("fbe00000-0000-4000-8000-000000000000").startswith("-") is False
+    assert all(not engines._kafka_cluster_id(str(uuid.uuid4())).startswith("-") for _ in range(2000))
