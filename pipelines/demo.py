@@ -42,6 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 SERVER_FIELDS = ("collector_received_at", "geo_country", "geo_region", "geo_city", "ip_hash", "user_agent")
 SITE_ORIGIN = "https://site-bestlaptops.example"
 NETWORK_SECRET = "demo-network-secret-0123456789"  # a demo-only shared secret for signed postbacks
+# Traffic shape: sessions 30-60 s apart over the last hours, 40 % from visitors who came before
+# (more than 30 minutes earlier, through their own campaign): multi-touch attribution paths.
+RETURNING_RATE = 0.4
+SESSION_GAP_MS = (30_000, 60_000)
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
@@ -185,7 +189,14 @@ class Demo:
     def traffic(self) -> dict[str, int]:
         from pipelines.collector.links import postback_signature
 
-        samples = generate(self.sessions, seed=self.seed, start_ms=int(time.time() * 1000) - 20 * 60_000)
+        start_ms = int(time.time() * 1000) - self.sessions * 45_000 - 10 * 60_000
+        samples = generate(
+            self.sessions,
+            seed=self.seed,
+            start_ms=start_ms,
+            returning_rate=RETURNING_RATE,
+            session_gap_ms=SESSION_GAP_MS,
+        )
         step(f"sending {len(samples)} events of {self.sessions} sessions through the collector (tracer wire format)")
         sessions: dict[str, list[Sample]] = {}
         for s in samples:
@@ -196,7 +207,8 @@ class Demo:
             browser = [s for s in group if s.event_type != "conversion"]
             if browser:
                 ua = BOT_UA if i % 10 == 9 else str(browser[0].record["context"]["user_agent"])
-                wire = [to_wire(s) for s in browser]
+                now_ms = int(time.time() * 1000)
+                wire = [to_wire(s, now_ms) for s in browser]
                 if i % 15 == 7:  # a broken tracer build: a position that is not a number
                     wire.append(
                         {**wire[-1], "event_id": f"bad-{i}", "event_type": "product_impression", "position": "first"}
@@ -311,6 +323,23 @@ class Demo:
             step("starting the Spark stream (10 s trigger) → Redis, lake, dead letters")
             self.spawn("stream", args)
 
+    def wait_for_stream(self, timeout_s: float) -> None:
+        """Until the running stream has taken in every record now on the event topics (its ledger)."""
+        import redis
+
+        topics = [s.name for s in load_topics() if s.event_type != "dead_letter"]
+        expected = sum(kafka_counts(self.cfg.kafka_bootstrap, topics).values())
+        client = redis.Redis.from_url(self.cfg.redis_url, decode_responses=True)
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while time.monotonic() < deadline:
+            seen = int(cast("str | None", client.hget("aa:ledger:total", "received")) or 0)
+            if seen >= expected:
+                print(f"    the stream has processed all {expected} records", flush=True)
+                return
+            time.sleep(1)
+        raise TimeoutError(f"the stream took in {seen} of {expected} records in {timeout_s:.0f}s; see {self.logs}")
+
     def warehouse_build(self) -> None:
         step("building the warehouse with dbt on DuckDB over the lake")
         self.run_to_end(
@@ -397,10 +426,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def to_wire(sample: Sample) -> dict[str, Any]:
-    """A sample event as the tracer sends it: no server-set context fields, plus event_type."""
+def to_wire(sample: Sample, sent_at_ms: int | None = None) -> dict[str, Any]:
+    """A sample event as the tracer sends it: no server-set context fields, plus event_type.
+
+    ``device_sent_at`` is the send time, as the tracer stamps it: the pipeline dates events by
+    collector receive time corrected for the device clock (received - (sent - created)), so
+    history replayed now keeps its original times."""
     record = dict(sample.record)
-    record["context"] = {k: v for k, v in record["context"].items() if k not in SERVER_FIELDS}
+    context = {k: v for k, v in record["context"].items() if k not in SERVER_FIELDS}
+    if sent_at_ms is not None:
+        context["device_sent_at"] = sent_at_ms
+    record["context"] = context
     return {"event_type": sample.event_type, **record}
 
 
@@ -446,8 +482,9 @@ def main(argv: list[str] | None = None) -> int:
         if Path("/usr/bin/chromium").exists() or os.environ.get("CHROMIUM_PATH"):
             demo.drive_browser(site, args.work_dir / "browser-events.jsonl")
         demo.stream(args.finish)
-        if args.finish:
-            demo.warehouse_build()
+        if not args.finish:
+            demo.wait_for_stream(timeout_s=180)
+        demo.warehouse_build()
         url = demo.start_dashboard()
         demo.summary()
         print(f"\ndashboard: {url}   (explorer: {url}#explorer)")

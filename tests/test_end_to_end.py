@@ -41,7 +41,7 @@ def finished_demo(local_engines, tmp_path, monkeypatch):
 
 def test_every_event_is_accounted_for_from_http_to_the_marts(finished_demo, local_engines):
     run, stats, url = finished_demo
-    samples = generate(30, seed=5)
+    samples = generate(30, seed=5, returning_rate=demo.RETURNING_RATE, session_gap_ms=demo.SESSION_GAP_MS)
     browser = Counter(s.event_type for s in samples if s.event_type != "conversion")
     invalid = sum(
         1

@@ -60,13 +60,19 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def session_events(rng: random.Random, start_ms: int, *, click_rate: float = 0.35) -> Iterator[Sample]:
+def session_events(
+    rng: random.Random, start_ms: int, *, click_rate: float = 0.35, returning: tuple[str, int] | None = None
+) -> Iterator[Sample]:
+    """One visitor session; ``returning`` = (visitor id, its previous session index) for a visitor
+    who comes back (typically through another channel), so multi-touch attribution has paths."""
     site = rng.choice(SITES)
     path, title = rng.choice(PAGES[site])
     device, vw, vh, ua = rng.choice(BROWSERS)
     country, region, city = rng.choice(GEO)
     utm = dict(rng.choice(CAMPAIGNS))
     session_id, visitor_id, page_view_id = _uuid(rng), _uuid(rng), _uuid(rng)
+    if returning is not None:
+        visitor_id = returning[0]
     t = start_ms
     query = f"?utm_source={utm['source']}&utm_campaign={utm['campaign']}" if utm["source"] else ""
 
@@ -83,7 +89,7 @@ def session_events(rng: random.Random, start_ms: int, *, click_rate: float = 0.3
             "fbclid": None,
             "msclkid": None,
             "session_id": session_id,
-            "session_index": 1 + rng.randrange(3),
+            "session_index": 1 + rng.randrange(3) if returning is None else returning[1] + 1,
             "visitor_id": visitor_id,
             "device_created_at": at,
             "device_sent_at": at + 150,
@@ -194,13 +200,35 @@ def session_events(rng: random.Random, start_ms: int, *, click_rate: float = 0.3
 
 
 def generate(
-    n_sessions: int, *, seed: int = 7, start_ms: int = 1_795_000_000_000, click_rate: float = 0.35
+    n_sessions: int,
+    *,
+    seed: int = 7,
+    start_ms: int = 1_795_000_000_000,
+    click_rate: float = 0.35,
+    returning_rate: float = 0.0,
+    session_gap_ms: tuple[int, int] = (1000, 5000),
 ) -> list[Sample]:
-    """Events of ``n_sessions`` sessions, sessions starting a few seconds apart."""
+    """Events of ``n_sessions`` sessions starting ``session_gap_ms`` apart (times the index); with
+    ``returning_rate``, that share of sessions comes from earlier visitors who return after more
+    than 30 minutes, so attribution sees multi-touch paths. Defaults keep every earlier output."""
     rng = random.Random(seed)
     out: list[Sample] = []
+    visitors: list[tuple[str, int, int]] = []  # (visitor id, session index, session start)
     for i in range(n_sessions):
-        out.extend(session_events(rng, start_ms + i * rng.randint(1000, 5000), click_rate=click_rate))
+        start = start_ms + i * rng.randint(*session_gap_ms)
+        back = None
+        if returning_rate:
+            # a visitor comes back after more than 30 minutes: a new session (and touch) server-side too
+            eligible = [v for v in visitors if v[2] <= start - 35 * 60_000]
+            if eligible and rng.random() < returning_rate:
+                pick = eligible[rng.randrange(len(eligible))]
+                visitors.remove(pick)
+                back = (pick[0], pick[1])
+        events = list(session_events(rng, start, click_rate=click_rate, returning=back))
+        out.extend(events)
+        if returning_rate and "context" in events[0].record:
+            ctx = events[0].record["context"]
+            visitors.append((str(ctx["visitor_id"]), int(ctx["session_index"]), start))
     return out
 
 
