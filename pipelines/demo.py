@@ -62,17 +62,17 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def wait_http(url: str, what: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """Until ``url`` answers 200; fails at once, naming the log, if the process exits first."""
+
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
         try:
-            if _get(url, 1.0)[0] == 200:
-                return
+            return _get(url, 1.0)[0] == 200
         except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready at {url} after {timeout_s:.0f}s; see {log}")
+            return False
+
+    engines.wait_until(ready, f"{what} at {url}", timeout_s, log)
 
 
 class Demo:
@@ -330,15 +330,14 @@ class Demo:
         topics = [s.name for s in load_topics() if s.event_type != "dead_letter"]
         expected = sum(kafka_counts(self.cfg.kafka_bootstrap, topics).values())
         client = redis.Redis.from_url(self.cfg.redis_url, decode_responses=True)
-        deadline = time.monotonic() + timeout_s
-        seen = 0
-        while time.monotonic() < deadline:
-            seen = int(cast("str | None", client.hget("aa:ledger:total", "received")) or 0)
-            if seen >= expected:
-                print(f"    the stream has processed all {expected} records", flush=True)
-                return
-            time.sleep(1)
-        raise TimeoutError(f"the stream took in {seen} of {expected} records in {timeout_s:.0f}s; see {self.logs}")
+
+        def taken_in() -> bool:
+            return int(cast("str | None", client.hget("aa:ledger:total", "received")) or 0) >= expected
+
+        engines.wait_until(
+            taken_in, f"the stream taking in all {expected} records", timeout_s, self.logs / "demo-stream.log"
+        )
+        print(f"    the stream has processed all {expected} records", flush=True)
 
     def warehouse_build(self) -> None:
         step("building the warehouse with dbt on DuckDB over the lake")

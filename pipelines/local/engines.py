@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,10 +102,11 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_until(check: object, what: str, timeout_s: float, log_file: Path | None = None) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float, log_file: Path | None = None) -> None:
+    """Poll ``check`` until true; on timeout raise naming ``what`` with the log's last lines."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
         time.sleep(0.2)
     tail = ""
