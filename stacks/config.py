@@ -47,6 +47,10 @@ SECRET_KEYS: dict[str, str] = {
     "snowflakeMonitorPrivateKey": "PEM private key of the MONITOR service user (quality monitor)",
     "snowflakeDashboardPrivateKey": "PEM private key of the DASHBOARD service user (BI_READER, explorer)",
 }
+# Secrets a stack needs only with some settings (the component that needs one says so if missing).
+OPTIONAL_SECRET_KEYS: dict[str, str] = {
+    "dashboardOidcClientSecret": "OIDC client secret of the dashboard's load balancer (workloads.dashboard.oidc)",
+}
 
 
 class StackConfig(Settings):
@@ -123,7 +127,7 @@ def values_from_file(path: Path) -> dict[str, Any]:
         if namespace != PROJECT:
             continue  # provider settings (aws:, snowflake:, ...) are the providers' business
         is_secure = isinstance(value, dict) and set(value) == {"secure"}
-        if key in SECRET_KEYS:
+        if key in SECRET_KEYS or key in OPTIONAL_SECRET_KEYS:
             if not is_secure:
                 problems.append(
                     f"{path.name}: {PROJECT}:{key}: must be a secret; "
@@ -132,7 +136,8 @@ def values_from_file(path: Path) -> dict[str, Any]:
             continue
         if is_secure:
             problems.append(
-                f"{path.name}: {PROJECT}:{key}: is not a secret setting; allowed secrets: {', '.join(SECRET_KEYS)}"
+                f"{path.name}: {PROJECT}:{key}: is not a secret setting; allowed secrets: "
+                f"{', '.join([*SECRET_KEYS, *OPTIONAL_SECRET_KEYS])}"
             )
             continue
         values[key] = value
@@ -168,11 +173,17 @@ def values_from_pulumi() -> dict[str, Any]:
 
 
 def secrets_from_pulumi() -> dict[str, Any]:
-    """Every declared secret as a Pulumi secret Output; a missing one fails naming its key."""
+    """Every declared secret as a Pulumi secret Output; a missing required one fails naming its key,
+    a missing optional one is simply absent."""
     import pulumi
 
     config = pulumi.Config(PROJECT)
-    return {key: config.require_secret(key) for key in SECRET_KEYS}
+    secrets: dict[str, Any] = {key: config.require_secret(key) for key in SECRET_KEYS}
+    for key in OPTIONAL_SECRET_KEYS:
+        value = config.get_secret(key)
+        if value is not None:
+            secrets[key] = value
+    return secrets
 
 
 def main(argv: list[str]) -> int:

@@ -318,12 +318,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
 def run() -> Platform:
     """Entry point of the Pulumi program (``stacks/__main__.py``)."""
     config = parse(values_from_pulumi(), stack_file(pulumi.get_stack()))
-    secrets = secrets_from_pulumi()
-    if config.workloads.dashboard.oidc is not None:
-        oidc_secret = pulumi.Config(PROJECT).get_secret("dashboardOidcClientSecret")
-        if oidc_secret is not None:
-            secrets["dashboardOidcClientSecret"] = oidc_secret
-    platform = build(config, load_contracts(config), secrets)
+    platform = build(config, load_contracts(config), secrets_from_pulumi())
     for key, value in platform.outputs().items():
         pulumi.export(key, value)
     return platform
