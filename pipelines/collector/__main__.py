@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from pipelines.collector.config import ConfigError, load_config
 from pipelines.collector.logs import configure, log
 from pipelines.collector.service import build
+from pipelines.serving import serve
 
 
 def main() -> int:
@@ -25,20 +24,7 @@ def main() -> int:
     configure(cfg.log_level)
     app = build(cfg)
     log("collector_starting", host=cfg.host, port=cfg.port, topic_prefix=cfg.topic_prefix)
-    uvicorn.run(
-        app,
-        host=cfg.host,
-        port=cfg.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # access logs would carry the client IP
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        date_header=False,
-        timeout_graceful_shutdown=int(cfg.drain_timeout_s) + 1,
-    )
+    serve(app, cfg.host, cfg.port, graceful_shutdown_s=int(cfg.drain_timeout_s) + 1)
     return 0
 
 

@@ -11,11 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from pipelines.dashboard.app import build
 from pipelines.dashboard.config import FLAGS, ConfigError, load_config
 from pipelines.dashboard.logs import configure, log
+from pipelines.serving import serve
 
 
 def parse_args(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -51,20 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(cfg.log_level)
     app = build(cfg)
     log("dashboard_starting", host=cfg.host, port=cfg.port, backend=cfg.backend, url=f"http://{cfg.host}:{cfg.port}/")
-    uvicorn.run(
-        app,
-        host=cfg.host,
-        port=cfg.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        date_header=False,
-        timeout_graceful_shutdown=2,
-    )
+    serve(app, cfg.host, cfg.port, graceful_shutdown_s=2)
     return 0
 
 
