@@ -18,7 +18,6 @@ import httpx
 import orjson
 import pytest
 
-from pipelines.collector.service import build
 from pipelines.contracts.samples import generate
 from pipelines.contracts.topics import load_topics
 from pipelines.local import engines
@@ -28,7 +27,7 @@ from tests.pipelines.collector.conftest import (
     Running,
     consume,
     make_config,
-    run_async,
+    run_collector,
     sync_namespaced_topics,
     wire,
 )
@@ -103,7 +102,7 @@ def test_broker_outage_spills_then_replays_every_acknowledged_event_exactly_once
             await task
             return c.app.metrics.spilled._value.get()
 
-        spilled = _run(cfg, collector_codec, body)
+        spilled = run_collector(cfg, collector_codec, body)
         assert spilled >= 100
         _assert_no_ip(b"".join(journal_seen), "the journal")
         records = consume(kafka.kafka_bootstrap, _event_topics(namespace), collector_codec, expected=len(acked))
@@ -123,20 +122,6 @@ async def _until(check, what, timeout_s):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout_s}s")
         await asyncio.sleep(0.05)
-
-
-def _run(cfg, codec, body):
-    async def main():
-        app = build(cfg, codec)
-        await app.start()
-        running = Running(app)
-        try:
-            return await body(running)
-        finally:
-            await running.client.aclose()
-            await app.stop()
-
-    return run_async(main())
 
 
 def test_sigterm_under_load_loses_no_acknowledged_event_and_no_raw_ip_is_written(
