@@ -105,6 +105,13 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
     return specs
 
 
+def topic_for(event_type: str, specs: list[TopicSpec] | None = None) -> str:
+    for spec in specs or load_topics():
+        if spec.event_type == event_type:
+            return spec.name
+    raise KeyError(event_type)
+
+
 def admin_client(bootstrap_servers: str, extra: dict[str, str] | None = None) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap_servers, **(extra or {})})
 
