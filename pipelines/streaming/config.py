@@ -22,9 +22,9 @@ def _default_topics() -> list[str]:
 
 
 def _default_dead_letter_topic() -> str:
-    from pipelines.contracts.topics import load_topics
+    from pipelines.contracts.topics import topic_for
 
-    return next(s.name for s in load_topics() if s.event_type == DEAD_LETTER)
+    return topic_for(DEAD_LETTER)
 
 
 class StreamConfig(BaseModel):
