@@ -14,16 +14,25 @@ from pipelines.local import engines
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Every fixed port the tests use is shifted by AA_TEST_PORT_OFFSET, so two test runs on one machine
+# (e.g. a fresh-clone check beside a working tree) do not meet. Their engine state dirs differ too.
+PORT_OFFSET = int(os.environ.get("AA_TEST_PORT_OFFSET", "0"))
+
+
+def fixed_port(base: int) -> int:
+    """A fixed test port, shifted by AA_TEST_PORT_OFFSET."""
+    return base + PORT_OFFSET
+
 
 @pytest.fixture(scope="session")
 def engine_config() -> engines.EngineConfig:
     # Ports of their own, so a `make demo` left running does not meet the tests.
     return engines.EngineConfig(
-        state_dir=REPO / ".local" / "test-engines",
-        kafka_port=int(os.environ.get("AA_TEST_KAFKA_PORT", "29092")),
-        kafka_controller_port=int(os.environ.get("AA_TEST_KAFKA_CONTROLLER_PORT", "29093")),
-        redis_port=int(os.environ.get("AA_TEST_REDIS_PORT", "26379")),
-        moto_port=int(os.environ.get("AA_TEST_MOTO_PORT", "25000")),
+        state_dir=REPO / ".local" / (f"test-engines-{PORT_OFFSET}" if PORT_OFFSET else "test-engines"),
+        kafka_port=int(os.environ.get("AA_TEST_KAFKA_PORT", fixed_port(29092))),
+        kafka_controller_port=int(os.environ.get("AA_TEST_KAFKA_CONTROLLER_PORT", fixed_port(29093))),
+        redis_port=int(os.environ.get("AA_TEST_REDIS_PORT", fixed_port(26379))),
+        moto_port=int(os.environ.get("AA_TEST_MOTO_PORT", fixed_port(25000))),
     )
 
 

@@ -16,15 +16,15 @@ import redis
 from pipelines import demo
 from pipelines.contracts.samples import generate
 from pipelines.contracts.topics import load_topics
-from tests.conftest import reset_pipeline_state
+from tests.conftest import fixed_port, reset_pipeline_state
 
 pytestmark = pytest.mark.engines
 
 
 @pytest.fixture
 def finished_demo(local_engines, tmp_path, monkeypatch):
-    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28080")
-    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", "28090")
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28080)))
+    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", str(fixed_port(28090)))
     reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=30, seed=5)
     try:
@@ -101,8 +101,8 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
     from pipelines.contracts.codec import Codec
     from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
 
-    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28180")
-    monkeypatch.setenv("AA_DEMO_SITE_PORT", "28181")
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28180)))
+    monkeypatch.setenv("AA_DEMO_SITE_PORT", str(fixed_port(28181)))
     reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=1, seed=1)
     try:
@@ -167,13 +167,13 @@ def test_a_collector_answering_503_then_recovering_loses_nothing_from_the_browse
     from pipelines.contracts.registry import GlueSchemaRegistry, current_versions, glue_client
     from pipelines.local import engines
 
-    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28280")
-    monkeypatch.setenv("AA_DEMO_SITE_PORT", "28281")
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28280)))
+    monkeypatch.setenv("AA_DEMO_SITE_PORT", str(fixed_port(28281)))
     broker = dataclasses.replace(
         local_engines,
         state_dir=tmp_path / "broker",
-        kafka_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_PORT", "29292")),
-        kafka_controller_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_CONTROLLER_PORT", "29293")),
+        kafka_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_PORT", fixed_port(29292))),
+        kafka_controller_port=int(os.environ.get("AA_TEST_RETRY_KAFKA_CONTROLLER_PORT", fixed_port(29293))),
     )
     engines.start_kafka(broker)
     run = demo.Demo(broker, tmp_path, sessions=1, seed=1)

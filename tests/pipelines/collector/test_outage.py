@@ -21,6 +21,7 @@ import pytest
 from pipelines.contracts.samples import generate
 from pipelines.contracts.topics import load_topics
 from pipelines.local import engines
+from tests.conftest import fixed_port
 from tests.pipelines.collector.conftest import (
     REPO_ROOT,
     SALT,
@@ -65,8 +66,8 @@ def _poll(check, what, timeout_s):
 def test_broker_outage_spills_then_replays_every_acknowledged_event_exactly_once(collector_codec, namespace, tmp_path):
     kafka = engines.EngineConfig(
         state_dir=tmp_path / "broker",
-        kafka_port=int(os.environ.get("AA_TEST_OUTAGE_KAFKA_PORT", "29192")),
-        kafka_controller_port=int(os.environ.get("AA_TEST_OUTAGE_KAFKA_CONTROLLER_PORT", "29193")),
+        kafka_port=int(os.environ.get("AA_TEST_OUTAGE_KAFKA_PORT", fixed_port(29192))),
+        kafka_controller_port=int(os.environ.get("AA_TEST_OUTAGE_KAFKA_CONTROLLER_PORT", fixed_port(29193))),
     )
     engines.start_kafka(kafka)
     try:
@@ -127,7 +128,7 @@ async def _until(check, what, timeout_s):
 def test_sigterm_under_load_loses_no_acknowledged_event_and_no_raw_ip_is_written(
     local_engines, topics, collector_codec, glue, tmp_path
 ):
-    port = int(os.environ.get("AA_TEST_COLLECTOR_PORT", "28080"))
+    port = int(os.environ.get("AA_TEST_COLLECTOR_PORT", fixed_port(28080)))
     log_file = tmp_path / "collector.log"
     env = {
         **os.environ,

@@ -14,7 +14,7 @@ import redis
 
 from pipelines import demo
 from pipelines.dashboard import realtime
-from tests.conftest import reset_pipeline_state
+from tests.conftest import fixed_port, reset_pipeline_state
 
 from .test_browser import SHOWN, assert_shown_equals_redis
 from .test_explorer import direct
@@ -25,8 +25,8 @@ COMBOS = [("clicks", "merchant"), ("ctr", "page"), ("revenue", "country")]
 
 @pytest.fixture
 def pipeline(local_engines, tmp_path, monkeypatch) -> Iterator[demo.Demo]:
-    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", "28380")
-    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", "28390")
+    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28380)))
+    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", str(fixed_port(28390)))
     reset_pipeline_state(local_engines)
     run = demo.Demo(local_engines, tmp_path, sessions=20, seed=11)
     try:
