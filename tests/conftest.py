@@ -14,14 +14,15 @@ from pipelines.local import engines
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Every fixed port the tests use is shifted by AA_TEST_PORT_OFFSET, so two test runs on one machine
-# (e.g. a fresh-clone check beside a working tree) do not meet. Their engine state dirs differ too.
+# Every fixed port the tests use is shifted by 10 x AA_TEST_PORT_OFFSET, so two test runs on one
+# machine (e.g. a fresh-clone check beside a working tree) do not meet; their engine state dirs
+# differ too. The fixed ports span 25000-29293, so offsets 100, 200, ... keep runs apart.
 PORT_OFFSET = int(os.environ.get("AA_TEST_PORT_OFFSET", "0"))
 
 
 def fixed_port(base: int) -> int:
-    """A fixed test port, shifted by AA_TEST_PORT_OFFSET."""
-    return base + PORT_OFFSET
+    """A fixed test port, shifted by 10 x AA_TEST_PORT_OFFSET."""
+    return base + 10 * PORT_OFFSET
 
 
 @pytest.fixture(scope="session")
