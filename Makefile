@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 PY_SRC := infra stacks pipelines policies tests benchmarks
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench cost clean
+.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench cost drill clean
 
 bootstrap:            ## install what is missing (apt, uv, Python deps, Kafka jars, npm)
 	@bash scripts/bootstrap.sh
@@ -57,6 +57,9 @@ cost: bootstrap       ## monthly estimate per stack from the resource graph (+ u
 
 bench: bootstrap      ## benchmarks; results in docs/BENCHMARKS.md
 	@$(RUN) python -m benchmarks $(BENCH)
+
+drill: bootstrap      ## disaster-recovery drills on local engines: recovery time and events lost per scenario; DRILL="redis warehouse" picks some
+	@$(RUN) python -m pipelines.ops.drill $(DRILL)
 
 clean: down
 	rm -rf .local
