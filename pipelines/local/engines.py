@@ -1,7 +1,7 @@
 """Local engines: a single-node Kafka (KRaft), redis-server and moto (Glue, SNS, S3) on loopback.
 
     python -m pipelines.local.engines fetch     # resolve the Kafka jars from Maven Central (cached)
-    python -m pipelines.local.engines fetch-spark-kafka   # Spark's Kafka source jars (cached)
+    python -m pipelines.local.engines fetch-spark-kafka   # Spark's Kafka + Avro connector jars (cached)
     python -m pipelines.local.engines up        # start what is not running (idempotent)
     python -m pipelines.local.engines status
     python -m pipelines.local.engines down
@@ -205,14 +205,22 @@ def spark_kafka_jars_dir(cfg: EngineConfig | None = None) -> Path:
     return cfg.jar_cache / f"spark-kafka-{spark_kafka_version()}"
 
 
+def _spark_pom_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(SPARK_KAFKA_POM.read_bytes()).hexdigest()[:16]
+
+
 def fetch_spark_kafka(cfg: EngineConfig | None = None) -> list[Path]:
-    """Resolve Spark's Kafka source (spark-sql-kafka-0-10 and its dependencies) from Maven Central
-    with mvn (cached); return the jar paths for ``spark.jars``."""
+    """Resolve Spark's connectors (spark-sql-kafka-0-10, spark-avro) and their dependencies from
+    Maven Central with mvn (cached); return the jar paths for ``spark.jars``. The cache is
+    resolved again when ``spark-kafka-pom.xml`` changes (its digest is the completion marker)."""
     target = spark_kafka_jars_dir(cfg)
     marker = target / ".complete"
-    if not marker.exists():
+    digest = f"{spark_kafka_version()} {_spark_pom_digest()}"
+    if not marker.exists() or marker.read_text().strip() != digest:
         if shutil.which("mvn") is None:
-            raise RuntimeError("mvn not found: install Maven (Debian package 'maven') to fetch the Spark Kafka jars")
+            raise RuntimeError("mvn not found: install Maven (Debian package 'maven') to fetch the Spark jars")
         target.mkdir(parents=True, exist_ok=True)
         log("spark_kafka_fetch", version=spark_kafka_version(), into=str(target))
         subprocess.run(
@@ -228,7 +236,7 @@ def fetch_spark_kafka(cfg: EngineConfig | None = None) -> list[Path]:
             ],
             check=True,
         )
-        marker.write_text(spark_kafka_version())
+        marker.write_text(digest)
     return sorted(target.glob("*.jar"))
 
 
