@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines import kafka_auth
 from pipelines.collector.app import Collector
 from pipelines.collector.config import CollectorConfig
 from pipelines.collector.delivery import Delivery
@@ -21,6 +22,7 @@ def producer_config(cfg: CollectorConfig) -> dict[str, Any]:
         "message.timeout.ms": cfg.delivery_timeout_ms,
         "compression.type": cfg.compression,
         "client.id": "collector",
+        **kafka_auth.client_config(),
         **cfg.kafka_client_config,
     }
 

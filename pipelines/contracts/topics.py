@@ -113,7 +113,9 @@ def topic_for(event_type: str, specs: list[TopicSpec] | None = None) -> str:
 
 
 def admin_client(bootstrap_servers: str, extra: dict[str, str] | None = None) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, **(extra or {})})
+    from pipelines import kafka_auth
+
+    return AdminClient({"bootstrap.servers": bootstrap_servers, **kafka_auth.client_config(), **(extra or {})})
 
 
 def _result(future: Any, what: str) -> Any:

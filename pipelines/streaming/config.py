@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines import kafka_auth
 from pipelines.contracts.schemas import DEAD_LETTER
 
 
@@ -35,7 +36,9 @@ class StreamConfig(BaseModel):
     lake_dir: Path = Field(description="root of the lake (a local folder)")
     checkpoint_dir: Path = Field(description="Spark checkpoint location, one per query")
     kafka_bootstrap: str = Field(default_factory=lambda: os.environ.get("AA_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-    kafka_options: dict[str, str] = Field(default_factory=dict, description="extra kafka.* source options (MSK IAM)")
+    kafka_options: dict[str, str] = Field(
+        default_factory=kafka_auth.spark_options, description="extra kafka.* options of the Kafka source (AA_KAFKA_AUTH)"
+    )
     topics: list[str] = Field(default_factory=_default_topics, min_length=1)
     dead_letter_topic: str = Field(default_factory=_default_dead_letter_topic)
     glue_endpoint: str | None = Field(default_factory=lambda: os.environ.get("AA_GLUE_ENDPOINT"))

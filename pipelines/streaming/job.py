@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.streaming import StreamingQuery
 
+from pipelines import kafka_auth
 from pipelines.streaming import lake, metrics
 from pipelines.streaming.config import StreamConfig
 from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches
@@ -295,7 +296,7 @@ class BatchWriter:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 20,
-                **{k.removeprefix("kafka."): v for k, v in self.cfg.kafka_options.items()},
+                **kafka_auth.client_config(),  # librdkafka's side of AA_KAFKA_AUTH (the source's is kafka_options)
             }
         )
         errors: list[str] = []
