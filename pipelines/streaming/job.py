@@ -191,6 +191,8 @@ class BatchWriter:
             self._step("dead_letters_sent", batch_id)
 
             ledger = self._ledger(counts, written, acc)
+            for c in counts:
+                acc.add_windows(c)
             minute = int(time.time() // 60)
             applied = metrics.apply_batch(
                 self.redis,
@@ -209,6 +211,7 @@ class BatchWriter:
                     "batch_id": batch_id,
                     "processed_at": datetime.now(tz=UTC).isoformat(),
                     **ledger,
+                    "windows": acc.windows(),
                 },
             )
             log(

@@ -21,6 +21,9 @@ dashboard in docs/STREAMING.md):
     <p>:ledger:<pm>             hash  stage counts of batches processed in minute <pm>
     <p>:ledger:total            hash  stage counts since the stream started (no TTL)
     <p>:batch:<stream>:<batch>  string  marker: this batch is applied (written in the same MULTI/EXEC)
+    <p>:lw:<rm>                 hash  "<topic>|<stage>" -> records whose collector receive minute is <rm>
+                                      (stages: valid, late, invalid:<reason>, written, bot; the quality ledger)
+    <p>:lk:<km>                 hash  topic -> records the stream read whose Kafka record minute is <km>
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ class Accumulator:
     def add(self, row: Mapping[str, Any]) -> None:
         m = row["minute"]
         et = row["event_type"]
+        received, topic = row.get("received_ms"), row.get("kafka_topic")
+        if received is not None and topic:  # ledger by collector receive minute (pipelines/quality)
+            window = self.counters[f"lw:{received // 60_000}"]
+            window[f"{topic}|written"] += 1
+            if row["is_bot"]:
+                window[f"{topic}|bot"] += 1
         if row["is_bot"]:
             self.counters[f"m:{m}:bot"][et] += 1
             return
@@ -66,6 +75,20 @@ class Accumulator:
             self.counters[f"m:{m}:seg"][seg] += 1
             if row.get("session_id"):
                 self.hll[f"m:{m}:segsess:{seg}"].add(row["session_id"])
+
+    def add_windows(self, counts: Mapping[str, Any]) -> None:
+        """Pre-dedup counts of a count row by receive window (``lw``) and Kafka record minute (``lk``)."""
+        for key, n in (counts.get("windows") or {}).items():
+            topic, minute, stage = key.split("|", 2)
+            field = stage if stage in ("valid", "late") else f"invalid:{stage}"
+            self.counters[f"lw:{minute}"][f"{topic}|{field}"] += n
+        for key, n in (counts.get("kafka") or {}).items():
+            topic, minute = key.split("|", 1)
+            self.counters[f"lk:{minute}"][topic] += n
+
+    def windows(self) -> dict[str, dict[str, int]]:
+        """The ledger-window counters (``lw:*``, ``lk:*``) for the batch's ledger file."""
+        return {k: dict(v) for k, v in self.counters.items() if k.startswith(("lw:", "lk:"))}
 
     def to_json(self) -> str:
         return json.dumps({"counters": self.counters, "hll": {k: sorted(v) for k, v in self.hll.items()}})

@@ -129,7 +129,7 @@ def process_record(
     }
     rejection = validation.check(event_type, record, now_ms, policy)
     if rejection is not None:
-        cols.update(dlq_reason=rejection.reason, dlq_detail=rejection.detail)
+        cols.update(dlq_reason=rejection.reason, dlq_detail=rejection.detail, received_ms=_received_or_none(record))
         return "dlq", cols, ("late" if rejection.reason == "late_event" else rejection.reason)
     event_ms = validation.event_time_ms(event_type, record)
     minute, date, hour = _time_parts(event_ms)
@@ -166,11 +166,20 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
         partitions = batch.column("partition").to_pylist()
         offsets = batch.column("offset").to_pylist()
         stamps = batch.column("timestamp").to_pylist()
+        # ledger windows: the collector's receive minute (the Kafka record minute when undecodable)
+        kafka_minutes = [us // 60_000_000 for us in batch.column("timestamp").cast(pa.int64()).to_pylist()]
         rows: list[dict[str, Any]] = []
         stages: Counter[str] = Counter()
-        for value, topic, partition, offset, stamp in zip(values, topics, partitions, offsets, stamps, strict=True):
+        windows: Counter[str] = Counter()
+        kafka: Counter[str] = Counter()
+        for value, topic, partition, offset, stamp, km in zip(
+            values, topics, partitions, offsets, stamps, kafka_minutes, strict=True
+        ):
             kind, cols, stage = process_record(value or b"", codec, now_ms, params.policy)
             stages[stage or "other"] += 1
+            rm = cols.get("received_ms")
+            windows[f"{topic}|{rm // 60_000 if rm else km}|{stage or 'other'}"] += 1
+            kafka[f"{topic}|{km}"] += 1
             cols.update(kind=kind, wm_ts=stamp, kafka_topic=topic, kafka_partition=partition, kafka_offset=offset)
             if kind == "event":
                 cols["dedup_key"] = cols["event_id"]
@@ -189,6 +198,8 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
             "valid": stages["valid"],
             "late": stages["late"],
             "invalid": invalid,
+            "windows": dict(windows),  # "<topic>|<receive minute>|<stage>" -> records
+            "kafka": dict(kafka),  # "<topic>|<Kafka record minute>" -> records
         }
         rows.append(
             {
@@ -199,6 +210,13 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
             }
         )
         yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_ARROW_SCHEMA)
+
+
+def _received_or_none(record: dict[str, Any]) -> int | None:
+    try:
+        return validation.received_ms(record)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 _UNDECODED = frozenset({"undecodable", "unknown_schema_version", "unknown_event_type", "schema_violation"})
