@@ -19,6 +19,7 @@ from pipelines.collector.config import CollectorConfig
 from pipelines.collector.delivery import Delivery, JournalFullError
 from pipelines.collector.ingest import Batch, BodyError, Ingest, parse_body
 from pipelines.collector.journal import Entry
+from pipelines.collector.ledger import CollectorLedger
 from pipelines.collector.logs import log
 from pipelines.collector.metrics import Metrics
 from pipelines.collector.privacy import RequestContext, request_context
@@ -60,7 +61,15 @@ async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> No
 
 
 class Collector:
-    def __init__(self, cfg: CollectorConfig, ingest: Ingest, delivery: Delivery, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        cfg: CollectorConfig,
+        ingest: Ingest,
+        delivery: Delivery,
+        metrics: Metrics,
+        ledger: CollectorLedger | None = None,
+    ) -> None:
+        self.ledger = ledger  # the quality ledger's collector hop (counts per minute in Redis), optional
         self.cfg = cfg
         self.ingest = ingest
         self.delivery = delivery
@@ -98,11 +107,15 @@ class Collector:
 
     async def start(self) -> None:
         await self.delivery.start()
+        if self.ledger is not None:
+            await self.ledger.start()
         self.started = True
         log("collector_started", port=self.cfg.port, journal_bytes=self.delivery.journal.pending_bytes)
 
     async def stop(self) -> None:
         await self.delivery.stop()
+        if self.ledger is not None:
+            await self.ledger.stop()
         self.delivery.journal.close()
         self.started = False
         log("collector_stopped")
@@ -177,7 +190,9 @@ class Collector:
         self.metrics.journal_bytes.set(self.delivery.journal.pending_bytes)
         return True
 
-    def _count(self, batch: Batch) -> None:
+    def _count(self, batch: Batch, received_ms: int) -> None:
+        if self.ledger is not None:
+            self.ledger.batch(received_ms, batch.accepted, batch.rejected)
         for event_type, n in batch.accepted.items():
             self.metrics.accepted.labels(event_type).inc(n)
         for reason, n in batch.rejected.items():
@@ -225,6 +240,8 @@ class Collector:
             if not await self._deliver([letter]):
                 return await self._json(send, 503, {"error": "busy"}, [*cors, self._retry_after])
             self.metrics.rejected.labels(exc.reason).inc()
+            if self.ledger is not None:
+                self.ledger.batch(now, {}, {exc.reason: 1})
             return await self._json(send, 400, {"error": exc.reason, "detail": exc.detail}, cors)
         batch = self.ingest.events(events, ctx, now)
         if not await self._deliver(batch.entries):
@@ -237,7 +254,7 @@ class Collector:
                     self._retry_after,
                 ],
             )
-        self._count(batch)
+        self._count(batch, now)
         return await self._json(send, 200, {"accepted": batch.n_accepted, "rejected": batch.n_rejected}, cors)
 
     async def _redirect(self, scope: Scope, send: Send) -> int:
@@ -276,7 +293,7 @@ class Collector:
         if not await self._deliver(batch.entries):
             outcome = "click_lost"  # the visitor still reaches the merchant: never block the sale
         else:
-            self._count(batch)
+            self._count(batch, now)
         self.metrics.redirects.labels(outcome).inc()
         location = links.with_subid(destination, self.cfg.redirect_domains[domain].subid_param, click_id)
         await _respond(send, 302, b"", [(b"location", location.encode("latin-1", "replace")), _NO_STORE])
@@ -315,7 +332,7 @@ class Collector:
         if not await self._deliver(batch.entries):
             self.metrics.postbacks.labels("busy").inc()
             return await self._json(send, 503, {"error": "busy"}, [self._retry_after])
-        self._count(batch)
+        self._count(batch, now)
         if batch.n_rejected:
             self.metrics.postbacks.labels("invalid").inc()
             return await self._json(send, 400, {"error": "schema_violation", "network": network})

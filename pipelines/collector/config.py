@@ -73,6 +73,10 @@ class CollectorConfig(BaseModel):
     retry_after_s: int = Field(default=30, ge=1, le=3600)
     probe_interval_s: float = Field(default=1.0, gt=0, le=60)
     drain_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # --- data-quality ledger (pipelines/collector/ledger.py): per-minute counts flushed to Redis; off when unset
+    ledger_redis_url: SecretStr | None = None
+    ledger_redis_prefix: str = Field(default="aa", pattern=r"^[A-Za-z0-9_.-]+$")
+    ledger_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     # --- redirect and postbacks
     redirect_domains: dict[str, DomainRule] = Field(default_factory=dict)
     redirect_signing_key: SecretStr | None = None

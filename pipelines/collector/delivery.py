@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from pipelines.collector.journal import Entry, Journal, JournalFullError
+from pipelines.collector.ledger import CollectorLedger
 from pipelines.collector.logs import log
 from pipelines.collector.metrics import Metrics
 
@@ -79,6 +80,7 @@ class Delivery:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self.metrics.journal_bytes.set(journal.pending_bytes)
+        self.ledger: CollectorLedger | None = None  # set by service.build when the quality ledger is on
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,6 +183,8 @@ class Delivery:
     async def _spill(self, entries: list[Entry]) -> None:
         await asyncio.to_thread(self.journal.append, entries)
         self.metrics.spilled.inc(len(entries))
+        if self.ledger is not None:
+            self.ledger.records("spilled", (e.topic for e in entries))
         self.metrics.journal_bytes.set(self.journal.pending_bytes)
         self._wake.set()
 
@@ -222,6 +226,8 @@ class Delivery:
             if first_failed:
                 await asyncio.to_thread(self.journal.commit, batch[first_failed - 1][1])
                 self.metrics.replayed.inc(first_failed)
+                if self.ledger is not None:
+                    self.ledger.records("replayed", (e.topic for e, _ in batch[:first_failed]))
                 self.metrics.journal_bytes.set(self.journal.pending_bytes)
             if failed:
                 # later frames that did arrive are sent again next time: the stream dedups by event_id

@@ -41,4 +41,11 @@ def build(cfg: CollectorConfig, codec: Codec | None = None) -> Collector:
     metrics = Metrics()
     journal = Journal(cfg.journal_dir, cfg.journal_max_bytes, cfg.journal_segment_bytes)
     delivery = Delivery(producer_config(cfg), journal, metrics, cfg.probe_interval_s, cfg.drain_timeout_s)
-    return Collector(cfg, Ingest(codec, topic_map(cfg)), delivery, metrics)
+    topics = topic_map(cfg)
+    if cfg.ledger_redis_url is not None:
+        from pipelines.collector import ledger
+
+        delivery.ledger = ledger.build(
+            cfg.ledger_redis_url.get_secret_value(), topics, cfg.ledger_redis_prefix, cfg.ledger_flush_interval_s
+        )
+    return Collector(cfg, Ingest(codec, topics), delivery, metrics, delivery.ledger)

@@ -1,0 +1,86 @@
+"""The collector's ledger hop: per-minute counts in Redis, taken off the request path."""
+
+import uuid
+from collections import Counter
+
+import pytest
+import redis
+
+from pipelines.contracts.samples import one_of_each
+from tests.pipelines.collector.conftest import (  # noqa: F401 (fixtures)
+    collector_codec,
+    make_config,
+    run_collector,
+    topics,
+    wire,
+)
+
+pytestmark = pytest.mark.engines
+
+
+def _ledger(client: redis.Redis, prefix: str) -> Counter:
+    total: Counter = Counter()
+    for key in client.scan_iter(match=f"{prefix}:cl:*"):
+        assert client.ttl(key) > 0
+        for f, n in client.hgetall(key).items():
+            total[f.decode()] += int(n)
+    return total
+
+
+def test_collector_counts_accepted_and_rejected_events_per_minute_in_redis(
+    local_engines, collector_codec, topics, tmp_path
+):
+    good = wire(one_of_each()["page_view"], "page_view")
+    click = wire(one_of_each()["affiliate_click"], "affiliate_click")
+    wrong = {**good, "event_id": str(uuid.uuid4()), "page_view_id": 42}
+    unknown = {**good, "event_id": str(uuid.uuid4()), "event_type": "page_vew"}
+    cfg = make_config(
+        tmp_path,
+        local_engines.kafka_bootstrap,
+        topics,
+        ledger_redis_url=local_engines.redis_url,
+        ledger_redis_prefix=topics,
+        ledger_flush_interval_s=0.1,
+    )
+
+    async def body(c):
+        r1 = await c.post_events([good, click, wrong, unknown])
+        r2 = await c.client.post("/v1/events", content=b'{"events": [')
+        return r1.json(), r2.status_code
+
+    assert run_collector(cfg, collector_codec, body) == ({"accepted": 2, "rejected": 2}, 400)
+    got = _ledger(redis.Redis.from_url(local_engines.redis_url), topics)
+    assert got == {
+        "page_view|accepted": 1,
+        "affiliate_click|accepted": 1,
+        "dead_letter|rejected:schema_violation": 1,
+        "dead_letter|rejected:unknown_event_type": 1,
+        "dead_letter|rejected:unparseable": 1,
+    }
+
+
+def test_collector_counts_spilled_records_when_kafka_is_unreachable(local_engines, collector_codec, topics, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    good = wire(one_of_each()["page_view"], "page_view")
+    cfg = make_config(
+        tmp_path,
+        f"127.0.0.1:{closed}",  # nothing listens: the first request fails over to the journal
+        topics,
+        ledger_redis_url=local_engines.redis_url,
+        ledger_redis_prefix=topics,
+        delivery_timeout_ms=1000,
+        drain_timeout_s=1,
+    )
+
+    async def body(c):
+        first = await c.post_events([good])
+        second = await c.post_events([{**good, "event_id": str(uuid.uuid4())}])
+        return first.status_code, second.status_code
+
+    assert run_collector(cfg, collector_codec, body) == (200, 200)
+    got = _ledger(redis.Redis.from_url(local_engines.redis_url), topics)
+    assert got == {"page_view|accepted": 2, "page_view|spilled": 2}
