@@ -5,7 +5,8 @@ Secrets from Pulumi secrets (Redis AUTH token, IP-hash salt, Snowflake service-u
 ConfigMap with the platform endpoints; the collector (Deployment, Service, HPA, PodDisruptionBudget
 and an ALB Ingress serving ``/v1/*`` and ``/r``); the dashboard (Deployment, Service); the topic-sync
 Job (named after the hash of ``topics.yaml`` so a change re-runs it; the topic map is mounted from a
-ConfigMap); RBAC letting the Spark driver manage its executors; and the batch ETL/dbt runner and quality monitor CronJobs. Images and commands come
+ConfigMap); RBAC letting the Spark driver manage its executors; and the batch ETL/dbt runner, quality monitor
+and configuration backup CronJobs. Images and commands come
 from config, so the topic-sync command can gain flags without code changes.
 """
 
@@ -24,7 +25,7 @@ from infra.contracts import TopicMap
 
 NAMESPACE = "analytics"
 SNOWFLAKE_KEY_DIR = "/var/run/secrets/snowflake"
-WORKLOADS = ("collector", "dashboard", "stream", "etl", "quality", "topic-sync")
+WORKLOADS = ("collector", "dashboard", "stream", "etl", "quality", "topic-sync", "backup")
 
 
 class ResourcesConfig(Settings):
@@ -89,6 +90,7 @@ class WorkloadsConfig(Settings):
     dashboard: DashboardConfig
     etl: CronConfig
     quality: CronConfig
+    backup: CronConfig | None = None  # configuration backups (python -m pipelines.ops.backup export)
     topic_sync: TopicSyncConfig = TopicSyncConfig()
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws:acm:")
 
@@ -386,7 +388,10 @@ class Workloads(PlatformComponent):
             ),
             opts=self.child(depends_on=[topics_map]),
         )
-        for workload, cron in (("etl", config.etl), ("quality", config.quality)):
+        crons = [("etl", config.etl), ("quality", config.quality)]
+        if config.backup is not None:
+            crons.append(("backup", config.backup))
+        for workload, cron in crons:
             k8s.batch.v1.CronJob(
                 f"{name}-{workload}",
                 metadata=self._meta(workload),

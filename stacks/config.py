@@ -33,6 +33,7 @@ from infra.lake import LakeConfig
 from infra.network import NetworkConfig
 from infra.observability import ObservabilityConfig
 from infra.registry import RegistryConfig
+from infra.state import StateConfig
 from infra.streaming import StreamingConfig
 from infra.tagging import TagsConfig
 from infra.warehouse import WarehouseConfig
@@ -73,6 +74,7 @@ class StackConfig(Settings):
     observability: ObservabilityConfig
     warehouse: WarehouseConfig
     cdn: CdnConfig
+    state: StateConfig
 
 
 class StackConfigError(ValueError):

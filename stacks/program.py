@@ -18,6 +18,7 @@ from infra.lake import Lake
 from infra.network import Network
 from infra.observability import Observability, Targets
 from infra.registry import Registry
+from infra.state import State
 from infra.streaming import Streaming
 from infra.tagging import Tagging, aws_provider, register_component_tags
 from infra.warehouse import Warehouse, snowflake_provider
@@ -56,6 +57,7 @@ class Platform:
     observability: Observability
     warehouse: Warehouse
     cdn: Cdn
+    state: State
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:
         return {
@@ -79,6 +81,8 @@ class Platform:
             "cdnDomainName": self.cdn.domain_name,
             "tracerKey": self.cdn.tracer_key,
             "staticBucket": self.cdn.static_bucket,
+            "pulumiStateBucket": self.state.state_bucket.bucket,
+            "backupBucket": self.state.backup_bucket.bucket,
         }
 
 
@@ -92,7 +96,7 @@ def artifact_files(config: StackConfig, root: Path = REPO_ROOT) -> dict[str, Pat
 
 
 def _aws_policies(
-    config: StackConfig, contracts: Contracts, lake: Lake, kafka: Kafka, registry: Registry
+    config: StackConfig, contracts: Contracts, lake: Lake, kafka: Kafka, registry: Registry, state: State
 ) -> dict[str, pulumi.Output[str]]:
     """Least-privilege IAM policy per workload (IRSA)."""
     event_topics = [t.name for t in contracts.topics.topics if t.event_type != "dead_letter"]
@@ -152,7 +156,35 @@ def _aws_policies(
             ]
         )
     )  # fmt: skip
-    return {"collector": collector, "stream": stream, "topic-sync": topic_sync, "quality": quality}
+    backup = pulumi.Output.all(
+        kafka.cluster_arn, registry.registry_arn, state.backup_bucket.arn, state.kms_key.arn
+    ).apply(lambda a: backup_policy(*[str(x) for x in a]))
+    return {
+        "collector": collector,
+        "stream": stream,
+        "topic-sync": topic_sync,
+        "quality": quality,
+        "backup": backup,
+    }
+
+
+def backup_policy(cluster_arn: str, registry_arn: str, bucket_arn: str, key_arn: str) -> str:
+    """The backup CronJob: read the registry and the topic configs, write the backup bucket."""
+    schema_arn = registry_arn.replace(":registry/", ":schema/", 1)
+    return policy_document(
+        [
+            {"Effect": "Allow", "Action": ["glue:GetRegistry", "glue:ListSchemas", "glue:GetSchema",
+                                           "glue:ListSchemaVersions", "glue:GetSchemaVersion"],
+             "Resource": [registry_arn, f"{schema_arn}/*"]},
+            {"Effect": "Allow", "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
+                                           "kafka-cluster:DescribeTopic",
+                                           "kafka-cluster:DescribeTopicDynamicConfiguration"],
+             "Resource": [cluster_arn, cluster_arn.replace(":cluster/", ":topic/", 1) + "/*"]},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{bucket_arn}/*"},
+            {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arn},
+        ]
+    )  # fmt: skip
 
 
 def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.Output[str]] | None = None) -> Platform:
@@ -167,6 +199,15 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
     cluster_name = f"{PROJECT}-{config.tags.environment}"
     protect = config.protect_stateful_resources
     Tagging("tagging", config.tags, opts=opts)
+    state_replica = None
+    if config.state.replication.enabled and config.state.replication.region:
+        same = config.state.replication.region == config.lake.replication.region
+        state_replica = (
+            replica_provider
+            if same and replica_provider is not None
+            else aws_provider("aws-state-replica", config.state.replication.region, config.tags)
+        )
+    state = State("state", config.state, replica_provider=state_replica, opts=opts, protect_stateful=protect)
     network = Network("network", config.network, config.region, cluster_name, opts=opts)
     lake = Lake(
         "lake",
@@ -204,7 +245,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         opts=opts,
         protect_stateful=protect,
     )
-    policies = _aws_policies(config, contracts, lake, kafka, registry)
+    policies = _aws_policies(config, contracts, lake, kafka, registry, state)
     roles = {w: kubernetes.irsa_role(w, NAMESPACE, w, p).arn for w, p in policies.items()}
     secrets = secrets or {}
     k8s_opts = pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[kubernetes])
@@ -220,6 +261,8 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         "AA_LAKE_BUCKET": lake.bucket_names["enriched"],
         "AA_RAW_BUCKET": lake.bucket_names["raw"],
         "AA_DEAD_LETTER_BUCKET": lake.bucket_names["dead-letter"],
+        "AA_BACKUP_BUCKET": state.backup_bucket.bucket,
+        "AA_STATE_BUCKET": state.state_bucket.bucket,
     }
     workload_secrets: dict[str, pulumi.Input[str]] = {"AA_REDIS_PASSWORD": cache.auth_token}
     for env, key in (
@@ -312,6 +355,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         observability=observability,
         warehouse=warehouse,
         cdn=cdn,
+        state=state,
     )
 
 

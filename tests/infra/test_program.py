@@ -76,7 +76,7 @@ def test_dev_inventory(dev: Recorder):
     inv = _inventory(dev)
     assert inv["aws:ec2/subnet:Subnet"] == 4
     assert inv["aws:ec2/natGateway:NatGateway"] == 1
-    assert inv["aws:s3/bucket:Bucket"] == 6  # five lake buckets + the CDN's static bucket
+    assert inv["aws:s3/bucket:Bucket"] == 8  # five lake buckets + the CDN's static bucket + state and backups
     assert inv["aws:msk/cluster:Cluster"] == 1
     assert inv["aws:glue/schema:Schema"] == 6
     assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 0
@@ -87,8 +87,8 @@ def test_prod_inventory(prod: Recorder):
     inv = _inventory(prod)
     assert inv["aws:ec2/subnet:Subnet"] == 6
     assert inv["aws:ec2/natGateway:NatGateway"] == 3
-    assert inv["aws:s3/bucket:Bucket"] == 8  # five + two replicas + static
-    assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 2
+    assert inv["aws:s3/bucket:Bucket"] == 12  # five + two replicas + static + state, backups and their replicas
+    assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 4  # lake 2 + state 2
     assert inv["aws:costexplorer/costAllocationTag:CostAllocationTag"] == 5
 
 
@@ -326,7 +326,7 @@ def test_every_container_has_cpu_and_memory_requests_and_limits(prod: Recorder):
             spec = spec["jobTemplate"]["spec"]
         if "template" in spec:
             containers += spec["template"]["spec"]["containers"]
-    assert len(containers) == 5  # collector, dashboard, topic-sync, etl, quality
+    assert len(containers) == 6  # collector, dashboard, topic-sync, etl, quality, backup
     for c in containers:
         assert set(c["resources"]["requests"]) == {"cpu", "memory"}, c["name"]
         assert set(c["resources"]["limits"]) == {"cpu", "memory"}, c["name"]
