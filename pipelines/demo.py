@@ -13,7 +13,6 @@ Ctrl-C. Engines that this run started are stopped on exit unless ``--keep-engine
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import secrets
@@ -34,19 +33,21 @@ from typing import Any, cast
 from confluent_kafka import Consumer, TopicPartition
 
 from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
-from pipelines.contracts.samples import Sample, generate
 from pipelines.contracts.topics import admin_client, load_topics, sync_topics
 from pipelines.local import engines
+from pipelines.traffic import PROFILES, Keys, Planner, send, site_origin
+from pipelines.traffic.plan import SERVER_FIELDS, to_wire
+
+__all__ = ["SERVER_FIELDS", "SITE_ORIGIN", "Demo", "kafka_counts", "main", "to_wire"]
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER_FIELDS = ("collector_received_at", "geo_country", "geo_region", "geo_city", "ip_hash", "user_agent")
-SITE_ORIGIN = "https://site-bestlaptops.example"
+SITE_ORIGIN = site_origin("site-bestlaptops")
 NETWORK_SECRET = "demo-network-secret-0123456789"  # a demo-only shared secret for signed postbacks
-# Traffic shape: sessions 30-60 s apart over the last hours, 40 % from visitors who came before
-# (more than 30 minutes earlier, through their own campaign): multi-touch attribution paths.
-RETURNING_RATE = 0.4
-SESSION_GAP_MS = (30_000, 60_000)
-BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+# Traffic shape (pipelines.traffic's "demo" profile): sessions 30-60 s apart over the last hours,
+# 40 % from visitors who came before (more than 30 minutes earlier, through their own campaign):
+# multi-touch attribution paths.
+RETURNING_RATE = PROFILES["demo"].returning_rate
+SESSION_GAP_MS = PROFILES["demo"].session_gap_ms
 
 
 def step(msg: str) -> None:
@@ -158,6 +159,7 @@ class Demo:
             "journal_dir": str(self.work / "journal"),
             "allowed_origins": [
                 SITE_ORIGIN,
+                site_origin("site-coffeegear"),
                 f"http://127.0.0.1:{self.site_port}",
                 f"http://localhost:{self.site_port}",
             ],
@@ -170,91 +172,35 @@ class Demo:
         proc = self.spawn("collector", ["-m", "pipelines.collector"], {"AA_COLLECTOR_CONFIG": str(cfg_file)})
         wait_http(f"http://127.0.0.1:{self.collector_port}/readyz", "collector", proc, self.logs / "demo-collector.log")
 
-    def _post(self, events: list[dict[str, Any]], user_agent: str) -> dict[str, Any]:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.collector_port}/v1/events",
-            data=json.dumps({"events": events}).encode(),
-            headers={
-                "Content-Type": "text/plain;charset=UTF-8",
-                "Origin": SITE_ORIGIN,
-                "User-Agent": user_agent,
-                "CloudFront-Viewer-Country": "US",
-                "CloudFront-Viewer-City": "San Jose",
-            },
-            method="POST",
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-
     def traffic(self) -> dict[str, int]:
-        from pipelines.collector.links import postback_signature
-
+        """Generated sessions (pipelines.traffic, profile "demo") over HTTP in the tracer's wire format:
+        bots, a broken tracer build's invalid event every 15th session, signed postbacks, and one
+        redirect that repeats a click already sent (a duplicate the stream must drop). Every answer
+        is checked against the plan's expectation."""
+        profile = PROFILES["demo"]
         start_ms = int(time.time() * 1000) - self.sessions * 45_000 - 10 * 60_000
-        samples = generate(
-            self.sessions,
-            seed=self.seed,
-            start_ms=start_ms,
-            returning_rate=RETURNING_RATE,
-            session_gap_ms=SESSION_GAP_MS,
-        )
-        step(f"sending {len(samples)} events of {self.sessions} sessions through the collector (tracer wire format)")
-        sessions: dict[str, list[Sample]] = {}
-        for s in samples:
-            key = s.record["context"]["session_id"] if "context" in s.record else f"conv-{s.record['event_id']}"
-            sessions.setdefault(key, []).append(s)
-        accepted = rejected = 0
-        for i, group in enumerate(sessions.values()):
-            browser = [s for s in group if s.event_type != "conversion"]
-            if browser:
-                ua = BOT_UA if i % 10 == 9 else str(browser[0].record["context"]["user_agent"])
-                now_ms = int(time.time() * 1000)
-                wire = [to_wire(s, now_ms) for s in browser]
-                if i % 15 == 7:  # a broken tracer build: a position that is not a number
-                    wire.append(
-                        {**wire[-1], "event_id": f"bad-{i}", "event_type": "product_impression", "position": "first"}
-                    )
-                result = self._post(wire, ua)
-                accepted, rejected = accepted + result["accepted"], rejected + result["rejected"]
-                self.sent.update(s.event_type for s in browser)
-                if ua == BOT_UA:
-                    self.bots.update(s.event_type for s in browser)
-            for conv in (s for s in group if s.event_type == "conversion"):
-                r = conv.record
-                params = {
-                    "network": r["network"],
-                    "conversion_id": r["network_conversion_id"],
-                    "click_id": r["click_id"],
-                    "merchant": r["merchant"],
-                    "amount": str(r["sale_amount"]),
-                    "commission": str(r["commission_amount"]),
-                    "currency": r["currency"],
-                    "status": r["status"],
-                    # the generator dates sales an hour after the click; a postback reports the past
-                    "occurred_at": str(min(int(r["occurred_at"]), int(time.time() * 1000) - 1000)),
-                }
-                params["sig"] = postback_signature(NETWORK_SECRET.encode(), params)
-                status, _ = _get(f"http://127.0.0.1:{self.collector_port}/v1/postback?{urllib.parse.urlencode(params)}")
-                if status == 200:
-                    self.sent["conversion"] += 1
+        keys = Keys(None, {network: NETWORK_SECRET.encode() for network in ("impact", "amazon")})
+        planner = Planner(profile, seed=self.seed, start_ms=start_ms, keys=keys)
+        step(f"sending {self.sessions} generated sessions through the collector (tracer wire format, postbacks, /r)")
+        # one session at a time, oldest first, as the visits happened
+        report = send(planner.sessions(self.sessions), f"http://127.0.0.1:{self.collector_port}", concurrency=1)
+        if not report.ok:
+            raise RuntimeError("the collector answered otherwise than expected:\n" + "\n".join(report.mismatches))
+        self.sent.update(report.events)
+        self.bots.update(report.bot_events)
+        accepted = report.answered_accepted + report.calls["redirect"]
         print(
-            f"    accepted {accepted}, rejected to the dead-letter topic {rejected}, "
-            f"postbacks {self.sent['conversion']}"
+            f"    accepted {accepted}, rejected to the dead-letter topic {report.answered_rejected}, "
+            f"postbacks {report.statuses['postback 200']}, bot sessions {report.bot_sessions}, "
+            f"CTR {report.ctr:.1%}"
         )
-        click = next(s for s in samples if s.event_type == "affiliate_click")
-        e = base64.urlsafe_b64encode(json.dumps(to_wire(click)).encode()).decode().rstrip("=")
-        query = urllib.parse.urlencode({"u": f"https://www.{click.record['destination_domain']}/dp/X1", "e": e})
-        req = urllib.request.Request(f"http://127.0.0.1:{self.collector_port}/r?{query}", method="GET")
-        opener = urllib.request.build_opener(_NoRedirect())
-        redirected = 0
-        try:
-            opener.open(req, timeout=10)
-        except urllib.error.HTTPError as exc:
-            print(f"    /r redirect answered {exc.code} → {exc.headers.get('Location')}")
-            redirected = exc.code
+        redirected = 302 if report.statuses["repeated_click 302"] else 0
+        if redirected:
+            print("    /r redirect answered 302 for a click already sent (the stream drops the duplicate)")
         return {
             "accepted": accepted,
-            "rejected": rejected,
-            "postbacks": self.sent["conversion"],
+            "rejected": report.answered_rejected,
+            "postbacks": report.statuses["postback 200"],
             "redirect_status": redirected,
         }
 
@@ -418,25 +364,6 @@ MART_QUERIES = [
         "from marketing.campaign_effectiveness order by revenue desc limit 5",
     ),
 ]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def to_wire(sample: Sample, sent_at_ms: int | None = None) -> dict[str, Any]:
-    """A sample event as the tracer sends it: no server-set context fields, plus event_type.
-
-    ``device_sent_at`` is the send time, as the tracer stamps it: the pipeline dates events by
-    collector receive time corrected for the device clock (received - (sent - created)), so
-    history replayed now keeps its original times."""
-    record = dict(sample.record)
-    context = {k: v for k, v in record["context"].items() if k not in SERVER_FIELDS}
-    if sent_at_ms is not None:
-        context["device_sent_at"] = sent_at_ms
-    record["context"] = context
-    return {"event_type": sample.event_type, **record}
 
 
 def kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:

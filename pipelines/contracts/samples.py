@@ -61,10 +61,18 @@ def _uuid(rng: random.Random) -> str:
 
 
 def session_events(
-    rng: random.Random, start_ms: int, *, click_rate: float = 0.35, returning: tuple[str, int] | None = None
+    rng: random.Random,
+    start_ms: int,
+    *,
+    click_rate: float = 0.35,
+    returning: tuple[str, int] | None = None,
+    page_views: int = 1,
 ) -> Iterator[Sample]:
     """One visitor session; ``returning`` = (visitor id, its previous session index) for a visitor
-    who comes back (typically through another channel), so multi-touch attribution has paths."""
+    who comes back (typically through another channel), so multi-touch attribution has paths.
+    ``page_views`` comparison pages of the same site are visited in turn (the first is the landing
+    page with the campaign's query); ``click_rate`` is the chance of an affiliate click per page view.
+    With the defaults the output is what it always was for a seed."""
     site = rng.choice(SITES)
     path, title = rng.choice(PAGES[site])
     device, vw, vh, ua = rng.choice(BROWSERS)
@@ -107,96 +115,101 @@ def session_events(
             "user_agent": ua,
         }
 
-    yield Sample(
-        "page_view",
-        {
-            "event_id": _uuid(rng),
-            "context": context(t),
-            "page_view_id": page_view_id,
-            "navigation_type": "navigate",
-            "wix_page_id": None,
-        },
-    )
-    order = rng.sample(PRODUCTS, 8)
-    impressions: dict[str, str] = {}
-    chart_id = "main-chart"
-    for pos, product in enumerate(order[: rng.randint(3, 8)], start=1):
-        t += rng.randint(50, 900)
-        impressions[product] = _uuid(rng)
+    for page in range(page_views):
+        if page:  # the visitor moves on to another comparison page of the site
+            t += rng.randint(5_000, 90_000)
+            path, title = rng.choice(PAGES[site])
+            page_view_id, query = _uuid(rng), ""
         yield Sample(
-            "product_impression",
+            "page_view",
             {
                 "event_id": _uuid(rng),
                 "context": context(t),
                 "page_view_id": page_view_id,
-                "impression_id": impressions[product],
-                "chart_id": chart_id,
-                "product_id": product,
-                "position": pos,
-                "chart_state": {"sort_field": "rating", "sort_direction": "desc", "filters": {}, "page": 1},
+                "navigation_type": "navigate",
+                "wix_page_id": None,
             },
         )
-    for _ in range(rng.randint(0, 3)):
-        t += rng.randint(500, 8000)
-        action = rng.choice(["filter", "sort", "expand", "compare", "paginate"])
-        rng.shuffle(order)
-        yield Sample(
-            "chart_interaction",
-            {
-                "event_id": _uuid(rng),
-                "context": context(t),
-                "page_view_id": page_view_id,
-                "chart_id": chart_id,
-                "action": action,
-                "field": {"filter": "brand", "sort": "price"}.get(action),
-                "value": {"filter": "acme", "sort": "asc"}.get(action),
-                "result_count": len(order),
-                "visible_product_order": list(order),
-            },
-        )
-    if rng.random() < click_rate:
-        t += rng.randint(1000, 20000)
-        product = rng.choice(list(impressions))
-        merchant = rng.choice(list(MERCHANTS))
-        click_id = _uuid(rng)
-        yield Sample(
-            "affiliate_click",
-            {
-                "event_id": _uuid(rng),
-                "context": context(t),
-                "page_view_id": page_view_id,
-                "click_id": click_id,
-                "link_id": f"{product}-{merchant}",
-                "product_id": product,
-                "merchant": merchant,
-                "position": list(impressions).index(product) + 1,
-                "placement": "comparison_table",
-                "chart_id": chart_id,
-                "impression_id": impressions[product],
-                "destination_domain": MERCHANTS[merchant],
-                "transport": "fetch_keepalive",
-            },
-        )
-        if rng.random() < 0.3:
-            network, conv_id = NETWORKS[merchant], f"c-{rng.getrandbits(40):x}"
-            sale = round(rng.uniform(20, 1500), 2)
+        order = rng.sample(PRODUCTS, 8)
+        impressions: dict[str, str] = {}
+        chart_id = "main-chart"
+        for pos, product in enumerate(order[: rng.randint(3, 8)], start=1):
+            t += rng.randint(50, 900)
+            impressions[product] = _uuid(rng)
             yield Sample(
-                "conversion",
+                "product_impression",
                 {
-                    "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{network}:{conv_id}")),
-                    "network": network,
-                    "network_conversion_id": conv_id,
-                    "click_id": click_id,
-                    "merchant": merchant,
-                    "status": "pending",
-                    "sale_amount": sale,
-                    "commission_amount": round(sale * 0.04, 2),
-                    "currency": "USD",
-                    "occurred_at": t + 3_600_000,
-                    "collector_received_at": t + 3_700_000,
-                    "order_ref": None,
+                    "event_id": _uuid(rng),
+                    "context": context(t),
+                    "page_view_id": page_view_id,
+                    "impression_id": impressions[product],
+                    "chart_id": chart_id,
+                    "product_id": product,
+                    "position": pos,
+                    "chart_state": {"sort_field": "rating", "sort_direction": "desc", "filters": {}, "page": 1},
                 },
             )
+        for _ in range(rng.randint(0, 3)):
+            t += rng.randint(500, 8000)
+            action = rng.choice(["filter", "sort", "expand", "compare", "paginate"])
+            rng.shuffle(order)
+            yield Sample(
+                "chart_interaction",
+                {
+                    "event_id": _uuid(rng),
+                    "context": context(t),
+                    "page_view_id": page_view_id,
+                    "chart_id": chart_id,
+                    "action": action,
+                    "field": {"filter": "brand", "sort": "price"}.get(action),
+                    "value": {"filter": "acme", "sort": "asc"}.get(action),
+                    "result_count": len(order),
+                    "visible_product_order": list(order),
+                },
+            )
+        if rng.random() < click_rate:
+            t += rng.randint(1000, 20000)
+            product = rng.choice(list(impressions))
+            merchant = rng.choice(list(MERCHANTS))
+            click_id = _uuid(rng)
+            yield Sample(
+                "affiliate_click",
+                {
+                    "event_id": _uuid(rng),
+                    "context": context(t),
+                    "page_view_id": page_view_id,
+                    "click_id": click_id,
+                    "link_id": f"{product}-{merchant}",
+                    "product_id": product,
+                    "merchant": merchant,
+                    "position": list(impressions).index(product) + 1,
+                    "placement": "comparison_table",
+                    "chart_id": chart_id,
+                    "impression_id": impressions[product],
+                    "destination_domain": MERCHANTS[merchant],
+                    "transport": "fetch_keepalive",
+                },
+            )
+            if rng.random() < 0.3:
+                network, conv_id = NETWORKS[merchant], f"c-{rng.getrandbits(40):x}"
+                sale = round(rng.uniform(20, 1500), 2)
+                yield Sample(
+                    "conversion",
+                    {
+                        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{network}:{conv_id}")),
+                        "network": network,
+                        "network_conversion_id": conv_id,
+                        "click_id": click_id,
+                        "merchant": merchant,
+                        "status": "pending",
+                        "sale_amount": sale,
+                        "commission_amount": round(sale * 0.04, 2),
+                        "currency": "USD",
+                        "occurred_at": t + 3_600_000,
+                        "collector_received_at": t + 3_700_000,
+                        "order_ref": None,
+                    },
+                )
 
 
 def generate(
@@ -207,10 +220,12 @@ def generate(
     click_rate: float = 0.35,
     returning_rate: float = 0.0,
     session_gap_ms: tuple[int, int] = (1000, 5000),
+    page_views: tuple[int, int] = (1, 1),
 ) -> list[Sample]:
     """Events of ``n_sessions`` sessions starting ``session_gap_ms`` apart (times the index); with
     ``returning_rate``, that share of sessions comes from earlier visitors who return after more
-    than 30 minutes, so attribution sees multi-touch paths. Defaults keep every earlier output."""
+    than 30 minutes, so attribution sees multi-touch paths; each session views between
+    ``page_views[0]`` and ``page_views[1]`` pages. Defaults keep every earlier output."""
     rng = random.Random(seed)
     out: list[Sample] = []
     visitors: list[tuple[str, int, int]] = []  # (visitor id, session index, session start)
@@ -224,7 +239,8 @@ def generate(
                 pick = eligible[rng.randrange(len(eligible))]
                 visitors.remove(pick)
                 back = (pick[0], pick[1])
-        events = list(session_events(rng, start, click_rate=click_rate, returning=back))
+        pages = page_views[0] if page_views[0] == page_views[1] else rng.randint(*page_views)
+        events = list(session_events(rng, start, click_rate=click_rate, returning=back, page_views=pages))
         out.extend(events)
         if returning_rate and "context" in events[0].record:
             ctx = events[0].record["context"]

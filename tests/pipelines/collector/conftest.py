@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -154,3 +155,68 @@ def wire(sample_record: dict[str, Any], event_type: str) -> dict[str, Any]:
         and v is not None
     }
     return {"event_type": event_type, **{k: v for k, v in sample_record.items() if v is not None}, "context": ctx}
+
+
+@contextlib.contextmanager
+def collector_process(engines_cfg: Any, namespace: str, tmp_path: Path, port: int, **settings: str) -> Iterator[str]:
+    """``python -m pipelines.collector`` on ``port`` for the namespace's topics (registry
+    ``reg-<namespace>``, deleted by the ``glue`` fixture); yields its base URL, SIGTERMs it after."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "AA_COLLECTOR_PORT": str(port),
+        "AA_COLLECTOR_KAFKA_BOOTSTRAP": engines_cfg.kafka_bootstrap,
+        "AA_COLLECTOR_TOPIC_PREFIX": f"{namespace}.",
+        "AA_COLLECTOR_GLUE_ENDPOINT": engines_cfg.moto_url,
+        "AA_COLLECTOR_REGISTRY_NAME": f"reg-{namespace}",
+        "AA_COLLECTOR_IP_SALT": SALT,
+        "AA_COLLECTOR_JOURNAL_DIR": str(tmp_path / "journal"),
+        "AA_COLLECTOR_LOG_LEVEL": "warning",
+        **{f"AA_COLLECTOR_{k.upper()}": v for k, v in settings.items()},
+    }
+    log_file = tmp_path / "collector.log"
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.collector"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"the collector exited: {log_file.read_text()[-2000:]}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the collector did not get ready in 60 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def count_records(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Records per topic (high - low watermark)."""
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4()}"})
+    md = consumer.list_topics(timeout=10)
+    out = {}
+    for t in topics:
+        total = 0
+        for p in md.topics[t].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            total += high - low
+        out[t] = total
+    consumer.close()
+    return out
