@@ -182,7 +182,7 @@ def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int) -> d
     time.sleep(22)  # two more triggers drain what was sent last
     query.stop()
     processed = {}
-    for f in (cfg.lake_dir / "_ledger").rglob("batch-*.json"):
+    for f in (Path(cfg.lake_dir) / "_ledger").rglob("batch-*.json"):
         doc = json.loads(f.read_text())
         processed[doc["batch_id"]] = datetime.fromisoformat(doc["processed_at"]).timestamp() * 1000
     table = ds.dataset(str(cfg.lake_dir), format="parquet", partitioning="hive").to_table(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines import kafka_auth
 from pipelines.contracts.schemas import DEAD_LETTER
+from pipelines.streaming.lakefs import Lake
 
 
 class StreamConfigError(ValueError):
@@ -33,11 +34,12 @@ class StreamConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lake_dir: Path = Field(description="root of the lake (a local folder)")
-    checkpoint_dir: Path = Field(description="Spark checkpoint location, one per query")
+    lake_dir: str = Field(description="root of the lake: a local folder or an s3:// URI")
+    checkpoint_dir: str = Field(description="Spark checkpoint location, one per query: a local folder or an s3a:// URI")
     kafka_bootstrap: str = Field(default_factory=lambda: os.environ.get("AA_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
     kafka_options: dict[str, str] = Field(
-        default_factory=kafka_auth.spark_options, description="extra kafka.* options of the Kafka source (AA_KAFKA_AUTH)"
+        default_factory=kafka_auth.spark_options,
+        description="extra kafka.* options of the Kafka source (AA_KAFKA_AUTH)",
     )
     topics: list[str] = Field(default_factory=_default_topics, min_length=1)
     dead_letter_topic: str = Field(default_factory=_default_dead_letter_topic)
@@ -60,6 +62,19 @@ class StreamConfig(BaseModel):
     shuffle_partitions: int = Field(default=2, gt=0)
     rocksdb_state_store: bool = True
     query_name: str = Field(default="events", pattern=r"^[A-Za-z0-9_-]+$")
+
+    @field_validator("lake_dir", "checkpoint_dir", mode="before")
+    @classmethod
+    def _location(cls, v: Any) -> Any:
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, str):
+            Lake.at(v)  # raises LakeUriError (a ValueError) naming what is allowed
+        return v
+
+    @property
+    def lake(self) -> Lake:
+        return Lake.at(self.lake_dir)
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -31,6 +30,7 @@ from pyspark.sql.streaming import StreamingQuery
 from pipelines import kafka_auth
 from pipelines.streaming import lake, metrics
 from pipelines.streaming.config import StreamConfig
+from pipelines.streaming.lakefs import Lake
 from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches
 from pipelines.streaming.validation import Policy
 
@@ -69,15 +69,15 @@ def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream")
     return spark
 
 
-def stream_id(checkpoint_dir: Path) -> str:
+def stream_id(checkpoint_dir: str) -> str:
     """A stable id of this checkpoint: it names lake files and Redis markers, so a new checkpoint
     (batch ids restart at 0) never collides with an old one."""
-    path = checkpoint_dir / "aa-stream-id"
-    if path.exists():
-        return path.read_text().strip()
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    where = Lake.at(checkpoint_dir.replace("s3a://", "s3://", 1))
+    known = where.read_bytes("aa-stream-id")
+    if known is not None:
+        return known.decode().strip()
     sid = uuid.uuid4().hex[:12]
-    path.write_text(sid)
+    where.write_bytes("aa-stream-id", sid.encode())
     return sid
 
 
@@ -148,7 +148,7 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         t0 = time.monotonic()
-        cfg, lake_dir = self.cfg, self.cfg.lake_dir
+        cfg, lake_fs = self.cfg, self.cfg.lake
         batch = batch.persist()
         try:
             side = batch.where(F.col("kind") != "event").collect()
@@ -163,15 +163,16 @@ class BatchWriter:
                 .where(F.col("count") > cfg.bot_events_per_minute)
                 .collect()
             )
-            commit = lake.commit_path(lake_dir, self.sid, batch_id)
-            committed = commit.exists()
+            commit = lake.commit_path(self.sid, batch_id)
+            committed_doc = lake_fs.read_json(commit)
+            committed = committed_doc is not None
             if not committed:
-                lake.remove_partial(lake_dir, self.sid, batch_id)
+                lake.begin_attempt(lake_fs, self.sid, batch_id)
             acc = metrics.Accumulator()
             segmenter = self.segmenter()
             if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
                 segmenter = self._session_segments(events, segmenter, acc, batch_id)
-            params = lake.WriteParams(str(lake_dir), self.sid, batch_id, not committed, rate_bots, segmenter)
+            params = lake.WriteParams(lake_fs, self.sid, batch_id, not committed, rate_bots, segmenter)
             results = events.mapInArrow(partial(lake.write_partition, params=params), lake.RESULT_DDL).collect()
             files = {}
             for r in results:
@@ -179,12 +180,12 @@ class BatchWriter:
                     acc.merge_json(r["metrics"])
                 elif r["path"] is not None:
                     files[r["path"]] = r["rows"]
-            if committed:
-                written = int(json.loads(commit.read_text())["rows"])
+            if committed_doc is not None:
+                written = int(committed_doc["rows"])
             else:
                 written = sum(files.values())
                 self._step("lake_written", batch_id)
-                lake.write_json_atomic(commit, {"batch_id": batch_id, "rows": written, "files": files})
+                lake_fs.write_json(commit, {"batch_id": batch_id, "rows": written, "files": files})
             self._step("lake_committed", batch_id)
 
             self._dead_letters(dead, batch_id)
@@ -204,8 +205,8 @@ class BatchWriter:
                 cfg.redis_ttl_seconds,
             )
             self._step("redis_applied", batch_id)
-            lake.write_json_atomic(
-                lake_dir / "_ledger" / self.sid / f"batch-{batch_id:09d}.json",
+            lake_fs.write_json(
+                lake.ledger_path(self.sid, batch_id),
                 {
                     "stream_id": self.sid,
                     "batch_id": batch_id,
@@ -338,7 +339,7 @@ def start(spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None) -> S
     ws = (
         events_stream(spark, cfg)
         .writeStream.queryName(cfg.query_name)
-        .option("checkpointLocation", str(cfg.checkpoint_dir))
+        .option("checkpointLocation", cfg.checkpoint_dir)
         .foreachBatch(writer)
     )
     ws = (
@@ -346,5 +347,5 @@ def start(spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None) -> S
         if cfg.available_now
         else ws.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
     )
-    log("stream_start", stream_id=sid, topics=cfg.topics, checkpoint=str(cfg.checkpoint_dir), lake=str(cfg.lake_dir))
+    log("stream_start", stream_id=sid, topics=cfg.topics, checkpoint=cfg.checkpoint_dir, lake=cfg.lake_dir)
     return ws.start()

@@ -3,24 +3,24 @@
 File names are deterministic per (stream id, batch id, Spark partition, sequence), so re-running a
 batch after a crash overwrites its own files instead of adding new ones; a commit file
 ``_commits/<stream id>/batch-<id>.json`` written after the data marks the batch done, and a replay
-of a committed batch writes nothing. The same task also computes the batch's partial Redis
+of a committed batch writes nothing. An attempt marker ``_attempts/<stream id>/batch-<id>`` written
+before the data tells a retry that an earlier attempt may have left files behind, so the lake is
+searched for them only then (never on the common path, which matters on S3). The lake is a local
+folder or an S3 prefix (``pipelines.streaming.lakefs``). The same task also computes the batch's partial Redis
 metrics, so the data is read once.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.streaming import metrics
+from pipelines.streaming.lakefs import Lake
 
 LAKE_COLUMNS = [
     "event_id",
@@ -50,7 +50,7 @@ RESULT_DDL = "path string, rows bigint, metrics string"
 
 @dataclass(frozen=True)
 class WriteParams:
-    lake_dir: str
+    lake: Lake
     stream_id: str
     batch_id: int
     write_files: bool
@@ -62,23 +62,25 @@ def batch_prefix(stream_id: str, batch_id: int) -> str:
     return f"{stream_id}-b{batch_id:09d}"
 
 
-def commit_path(lake_dir: Path, stream_id: str, batch_id: int) -> Path:
-    return lake_dir / "_commits" / stream_id / f"batch-{batch_id:09d}.json"
+def commit_path(stream_id: str, batch_id: int) -> str:
+    return f"_commits/{stream_id}/batch-{batch_id:09d}.json"
 
 
-def write_json_atomic(path: Path, doc: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True))
-    os.replace(tmp, path)
+def ledger_path(stream_id: str, batch_id: int) -> str:
+    return f"_ledger/{stream_id}/batch-{batch_id:09d}.json"
 
 
-def remove_partial(lake_dir: Path, stream_id: str, batch_id: int) -> int:
-    """Delete files of an uncommitted earlier attempt of this batch (a crash mid-write)."""
+def begin_attempt(lake: Lake, stream_id: str, batch_id: int) -> int:
+    """Before writing a batch's files: remove what an earlier, uncommitted attempt left behind (a
+    crash mid-write) and mark this attempt. Returns the number of files removed."""
+    marker = f"_attempts/{stream_id}/batch-{batch_id:09d}"
     removed = 0
-    for f in lake_dir.glob(f"event_type=*/date=*/hour=*/{batch_prefix(stream_id, batch_id)}-*.parquet"):
-        f.unlink()
-        removed += 1
+    if lake.exists(marker):
+        prefix = f"{batch_prefix(stream_id, batch_id)}-"
+        stale = [f for f in lake.files() if f.startswith("event_type=") and f.rsplit("/", 1)[-1].startswith(prefix)]
+        lake.delete(stale)
+        removed = len(stale)
+    lake.write_bytes(marker, b"")
     return removed
 
 
@@ -123,13 +125,12 @@ def write_partition(batches: Iterator[pa.RecordBatch], params: WriteParams) -> I
             groups[(cols["event_type"][i], cols["date"][i], cols["hour"][i])].append(i)
         for (event_type, date, hour), idx in sorted(groups.items()):
             table = pa.table({c: [cols[c][i] for i in idx] for c in LAKE_COLUMNS}, schema=lake_schema())
-            d = Path(params.lake_dir) / f"event_type={event_type}" / f"date={date}" / f"hour={hour}"
-            d.mkdir(parents=True, exist_ok=True)
-            path = d / f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
-            tmp = path.with_suffix(".tmp")
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, path)
-            paths.append(str(path))
+            rel = (
+                f"event_type={event_type}/date={date}/hour={hour}/"
+                f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
+            )
+            params.lake.write_parquet(rel, table)
+            paths.append(params.lake.path(rel))
             counts.append(len(idx))
             seq += 1
     yield pa.RecordBatch.from_pydict(

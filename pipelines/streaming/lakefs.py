@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -69,6 +70,9 @@ class Lake:
         if self.endpoint:
             ep = urllib.parse.urlparse(self.endpoint)
             options |= {"endpoint_override": ep.netloc, "scheme": ep.scheme or "https"}
+            if not os.environ.get("AWS_ACCESS_KEY_ID"):
+                # a local moto endpoint accepts any credentials; never used against AWS
+                options |= {"access_key": "local", "secret_key": "local"}
         return pafs.S3FileSystem(**options), f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
 
     def path(self, rel: str) -> str:
@@ -97,13 +101,17 @@ class Lake:
         pq.write_table(table, buf, compression="zstd")
         self.write_bytes(rel, buf.getvalue())
 
-    def read_json(self, rel: str) -> Any | None:
+    def read_bytes(self, rel: str) -> bytes | None:
         fs, root = self._fs_root()
         try:
             with fs.open_input_stream(f"{root}/{rel}") as f:
-                return json.loads(f.read())
+                return f.read()
         except FileNotFoundError:
             return None
+
+    def read_json(self, rel: str) -> Any | None:
+        data = self.read_bytes(rel)
+        return None if data is None else json.loads(data)
 
     def exists(self, rel: str) -> bool:
         fs, root = self._fs_root()
@@ -118,6 +126,11 @@ class Lake:
         except FileNotFoundError:
             return []
         return sorted(i.path[len(root) + 1 :] for i in infos if i.type == pafs.FileType.File)
+
+    def dataset(self) -> ds.Dataset:
+        """The events as one hive-partitioned Parquet dataset (``_commits``/``_ledger`` are skipped)."""
+        fs, root = self._fs_root()
+        return ds.dataset(root, filesystem=fs, format="parquet", partitioning="hive")
 
     def delete(self, rels: list[str]) -> None:
         fs, root = self._fs_root()

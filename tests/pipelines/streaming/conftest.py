@@ -58,19 +58,19 @@ class Workload:
     old_schema_ids: set[str] = field(default_factory=set)
 
     def config(self, tmp: Path, redis_url: str, glue_url: str, bootstrap: str, **extra: Any) -> StreamConfig:
-        return load_config(
-            lake_dir=tmp / "lake",
-            checkpoint_dir=tmp / "ckpt",
-            kafka_bootstrap=bootstrap,
-            topics=sorted(self.topics.values()),
-            dead_letter_topic=self.dead_letter_topic,
-            glue_endpoint=glue_url,
-            registry_name=self.registry_name,
-            redis_url=redis_url,
-            redis_prefix=self.namespace,
-            available_now=True,
-            **extra,
-        )
+        values: dict[str, Any] = {
+            "lake_dir": tmp / "lake",
+            "checkpoint_dir": tmp / "ckpt",
+            "kafka_bootstrap": bootstrap,
+            "topics": sorted(self.topics.values()),
+            "dead_letter_topic": self.dead_letter_topic,
+            "glue_endpoint": glue_url,
+            "registry_name": self.registry_name,
+            "redis_url": redis_url,
+            "redis_prefix": self.namespace,
+            "available_now": True,
+        }
+        return load_config(**(values | extra))
 
 
 def old_page_view_schema() -> dict[str, Any]:

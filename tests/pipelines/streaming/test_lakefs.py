@@ -64,3 +64,18 @@ def test_an_unsupported_location_is_refused_with_the_reason(uri, message):
     with pytest.raises(LakeUriError) as err:
         Lake.at(uri)
     assert str(err.value) == message
+
+
+def test_a_retried_batch_removes_only_what_its_own_earlier_attempt_left(tmp_path):
+    from pipelines.streaming.lake import begin_attempt
+
+    lake = Lake.at(tmp_path)
+    table = pa.table({"event_id": ["a"]})
+    mine = "event_type=page_view/date=2026-11-25/hour=13/s1-b000000007-p0000-00000.parquet"
+    other = "event_type=page_view/date=2026-11-25/hour=13/s1-b000000006-p0000-00000.parquet"
+    assert begin_attempt(lake, "s1", 7) == 0  # first attempt: nothing to search for
+    lake.write_parquet(mine, table)
+    lake.write_parquet(other, table)
+    # the process died before the commit marker; the retry finds the attempt marker and cleans up
+    assert begin_attempt(lake, "s1", 7) == 1
+    assert lake.files("event_type=page_view") == [other]
