@@ -1,6 +1,6 @@
 """Cache: the ElastiCache Redis replication group holding the real-time metrics.
 
-Creates: a subnet group over the private subnets, a security group (6379 from the VPC), a
+Creates (engine ``redis`` or ``valkey`` from config): a subnet group over the private subnets, a security group (6379 from the VPC), a
 generated AUTH token (``random.RandomPassword``, kept secret), and a replication group with TLS
 in transit, encryption at rest, and — when ``replicas > 0`` — automatic failover across zones.
 """
@@ -23,6 +23,8 @@ NodeType = Literal[
 
 
 class CacheConfig(Settings):
+    # Valkey: the Redis-protocol engine ElastiCache prices 20 % below Redis OSS (same clients, TLS, AUTH).
+    engine: Literal["redis", "valkey"] = "redis"
     node_type: NodeType
     replicas: int = Field(ge=0, le=5)
     multi_az: bool
@@ -70,7 +72,7 @@ class Cache(PlatformComponent):
         self.group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
             description="Real-time metrics (minute buckets) written by the stream",
-            engine="redis",
+            engine=config.engine,
             engine_version=config.engine_version,
             node_type=config.node_type,
             num_cache_clusters=1 + config.replicas,

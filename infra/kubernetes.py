@@ -63,6 +63,24 @@ LB_CONTROLLER_WRITE_ACTIONS = (
 )  # fmt: skip
 
 
+class OfficeHoursConfig(Settings):
+    """Scale a node group to zero outside working hours (dev): EC2 Auto Scaling scheduled actions."""
+
+    days: Literal["MON-FRI", "MON-SAT", "MON-SUN"] = "MON-FRI"
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=1, le=24)
+    time_zone: str = Field(default="Europe/Dublin", pattern=r"^[A-Za-z_]+/[A-Za-z_]+$")
+
+    @model_validator(mode="after")
+    def _order(self) -> OfficeHoursConfig:
+        if self.start_hour >= self.end_hour:
+            raise ValueError("officeHours: startHour must be before endHour")
+        return self
+
+    def hours_per_week(self) -> int:
+        return (self.end_hour - self.start_hour) * {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}[self.days]
+
+
 class NodeGroupConfig(Settings):
     instance_types: tuple[str, ...] = Field(min_length=1)
     capacity_type: Literal["ON_DEMAND", "SPOT"]
@@ -71,6 +89,7 @@ class NodeGroupConfig(Settings):
     max_size: int = Field(ge=1)
     disk_gb: int = Field(default=50, ge=20)
     labels: dict[str, str] = Field(default_factory=dict)
+    office_hours: OfficeHoursConfig | None = None
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroupConfig:
@@ -271,6 +290,8 @@ class Kubernetes(PlatformComponent):
                 labels={"workload": group, **spec.labels},
                 opts=self.child(depends_on=attachments),
             )
+            if spec.office_hours is not None:
+                self._office_hours(f"{name}-{group}", self.node_groups[group], spec, spec.office_hours)
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: (ids[0].oidcs or [])[0].issuer or "")
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=self.oidc_issuer, client_id_lists=["sts.amazonaws.com"], opts=self.child()
@@ -350,6 +371,28 @@ class Kubernetes(PlatformComponent):
             opts=self.child(provider=self.provider, depends_on=[self.namespace]),
         )
         self.register_outputs({"cluster_name": self.cluster_name, "oidc_issuer": self.oidc_issuer})
+
+    def _office_hours(
+        self, name: str, group: aws.eks.NodeGroup, spec: NodeGroupConfig, hours: OfficeHoursConfig
+    ) -> None:
+        """Scheduled actions on the group's Auto Scaling group: up at start_hour, to zero at end_hour."""
+        asg = group.resources.apply(lambda rs: rs[0].autoscaling_groups[0].name if rs else "")  # type: ignore[index, union-attr]
+        end_hour = hours.end_hour % 24
+        for action, hour, sizes in (
+            ("up", hours.start_hour, (spec.min_size, spec.desired_size, spec.max_size)),
+            ("down", end_hour, (0, 0, spec.max_size)),
+        ):
+            aws.autoscaling.Schedule(
+                f"{name}-{action}",
+                scheduled_action_name=f"office-hours-{action}",
+                autoscaling_group_name=asg,  # type: ignore[arg-type]
+                recurrence=f"0 {hour} * * {hours.days}",
+                time_zone=hours.time_zone,
+                min_size=sizes[0],
+                desired_capacity=sizes[1],
+                max_size=sizes[2],
+                opts=self.child(),
+            )
 
     def irsa_role(
         self, workload: str, namespace: str, service_account: str, policy: pulumi.Input[str] | None

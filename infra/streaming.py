@@ -21,9 +21,13 @@ class StreamingConfig(Settings):
     spark_version: str = Field(default="4.3.0", pattern=r"^\d+\.\d+\.\d+$")
     main_file: str = "local:///app/pipelines/streaming/main.py"
     driver_cores: int = Field(ge=1, le=16)
+    # Kubernetes CPU requests of the pods when below the Spark cores (``coreRequest``): a small
+    # stream idles between triggers, so dev packs it onto small nodes; unset = the cores.
+    driver_core_request: str | None = Field(default=None, pattern=r"^\d+m$")
     driver_memory: str = Field(pattern=r"^\d+[mg]$")
     executor_instances: int = Field(ge=1, le=100)
     executor_cores: int = Field(ge=1, le=16)
+    executor_core_request: str | None = Field(default=None, pattern=r"^\d+m$")
     executor_memory: str = Field(pattern=r"^\d+[mg]$")
     shuffle_partitions: int = Field(default=4, ge=1)
     # Spark 4 / Scala 2.13, as the image's pyspark; the Kafka connector matches the local pom
@@ -92,6 +96,7 @@ class Streaming(PlatformComponent):
                     "env": env_list,
                     "envFrom": env_from,
                     "labels": {"app": "stream"},
+                    **({"coreRequest": config.driver_core_request} if config.driver_core_request else {}),
                 },
                 "executor": {
                     "instances": config.executor_instances,
@@ -101,6 +106,7 @@ class Streaming(PlatformComponent):
                     "env": env_list,
                     "envFrom": env_from,
                     "labels": {"app": "stream"},
+                    **({"coreRequest": config.executor_core_request} if config.executor_core_request else {}),
                 },
             },
             opts=self.child(),

@@ -21,6 +21,10 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["identities"] = [{"oidcs": [{"issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"}]}]
         out["endpoint"] = "https://ABC.gr7.eu-west-1.eks.amazonaws.com"
         out["certificateAuthority"] = {"data": "LS0tLS1CRUdJTg=="}
+    elif typ == "aws:ec2/instance:Instance":
+        out["primaryNetworkInterfaceId"] = f"eni-{name}"
+    elif typ == "aws:eks/nodeGroup:NodeGroup":
+        out["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
     elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         out["primaryEndpointAddress"] = f"master.{name}.cache.amazonaws.com"
     elif typ == "random:index/randomPassword:RandomPassword":
@@ -49,6 +53,8 @@ def mock_call(token: str) -> dict[str, Any]:
         return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+    if token == "aws:ssm/getParameter:getParameter":
+        return {"name": "ami-parameter", "type": "String", "value": "ami-0123456789abcdef0"}
     if token == "aws:lb/getLoadBalancer:getLoadBalancer":
         return {"arn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/x/1", "arnSuffix": "app/x/1"}
     return {}

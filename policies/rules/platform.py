@@ -20,6 +20,8 @@ ALLOWED_TYPES: dict[str, dict[str, set[str]]] = {
         "aws:msk/cluster:Cluster": {"kafka.t3.small", "kafka.m7g.large", "kafka.m5.large"},
         "aws:elasticache/replicationGroup:ReplicationGroup": {"cache.t4g.micro", "cache.t4g.small", "cache.t3.micro"},
         "aws:eks/nodeGroup:NodeGroup": {
+            "t3.medium",
+            "t3a.medium",
             "t3.large",
             "t3a.large",
             "t4g.large",
@@ -36,6 +38,7 @@ ALLOWED_TYPES: dict[str, dict[str, set[str]]] = {
             "m7a.xlarge",
         },
         "snowflake:index/warehouse:Warehouse": {"XSMALL", "X-SMALL"},
+        "aws:ec2/instance:Instance": {"t4g.nano", "t4g.micro", "t4g.small", "t3.micro"},
     },
     "prod": {
         "aws:msk/cluster:Cluster": {"kafka.m7g.large", "kafka.m7g.xlarge", "kafka.m5.large", "kafka.m5.xlarge"},
@@ -62,6 +65,7 @@ ALLOWED_TYPES: dict[str, dict[str, set[str]]] = {
             "t3.xlarge",
         },
         "snowflake:index/warehouse:Warehouse": {"XSMALL", "X-SMALL", "SMALL", "MEDIUM"},
+        "aws:ec2/instance:Instance": {"t4g.nano", "t4g.micro", "t4g.small", "t4g.medium"},
     },
 }
 STATEFUL = (
@@ -212,6 +216,8 @@ def _size(res: Resource) -> list[str]:
         return [str(t) for t in res.props.get("instanceTypes") or []]
     if res.type == "snowflake:index/warehouse:Warehouse":
         return [str(res.props.get("warehouseSize", "")).upper()]
+    if res.type == "aws:ec2/instance:Instance":
+        return [str(res.props.get("instanceType"))]
     return []
 
 

@@ -107,3 +107,15 @@ def test_zone_outside_region_is_rejected():
     config = NetworkConfig(cidr="10.20.0.0/16", availability_zones=("us-east-1a", "us-east-1b"), nat_gateways=1)
     with pytest.raises(ValueError, match="'us-east-1a' is not in region 'eu-west-1'"):
         Network("net", config, "eu-west-1", "cluster")
+
+
+def test_egress_needs_nat_gateways_or_a_nat_instance_not_both():
+    from pydantic import ValidationError
+
+    zones = ("eu-west-1a", "eu-west-1b")
+    with pytest.raises(ValidationError, match=r"natGateways is 0: set natInstance"):
+        NetworkConfig(cidr="10.20.0.0/16", availability_zones=zones, nat_gateways=0)
+    with pytest.raises(ValidationError, match="set either natGateways > 0 or natInstance, not both"):
+        NetworkConfig.model_validate(
+            {"cidr": "10.20.0.0/16", "availabilityZones": zones, "natGateways": 1, "natInstance": {}}
+        )

@@ -75,7 +75,9 @@ def _inventory(recorder: Recorder) -> Counter[str]:
 def test_dev_inventory(dev: Recorder):
     inv = _inventory(dev)
     assert inv["aws:ec2/subnet:Subnet"] == 4
-    assert inv["aws:ec2/natGateway:NatGateway"] == 1
+    assert inv["aws:ec2/natGateway:NatGateway"] == 0  # one NAT instance instead
+    assert inv["aws:ec2/instance:Instance"] == 1
+    assert inv["aws:ec2/vpcEndpoint:VpcEndpoint"] == 1  # the S3 gateway only
     assert inv["aws:s3/bucket:Bucket"] == 8  # five lake buckets + the CDN's static bucket + state and backups
     assert inv["aws:msk/cluster:Cluster"] == 1
     assert inv["aws:glue/schema:Schema"] == 6
@@ -427,3 +429,46 @@ def test_dashboard_oidc_without_a_certificate_names_the_keys():
 
     with pytest.raises(StackConfigError, match=r"workloads.dashboard.oidc needs workloads.certificateArn"):
         run_program("prod", {"affiliate-analytics:workloads": _workloads_with_oidc(certificate=False)})
+
+
+def test_dev_egress_is_one_nat_instance_and_prod_a_gateway_per_zone(dev: Recorder, prod: Recorder):
+    nat = dev.one("aws:ec2/instance:Instance", "network-nat").inputs
+    assert (nat["instanceType"], nat["sourceDestCheck"], nat["associatePublicIpAddress"]) == ("t4g.nano", False, True)
+    assert nat["ami"] == "ami-0123456789abcdef0"  # from the public AL2023 arm64 SSM parameter
+    assert nat["metadataOptions"]["httpTokens"] == "required"
+    assert nat["rootBlockDevice"]["encrypted"] is True
+    assert 'ip saddr 10.20.0.0/16 oifname != "lo" masquerade' in nat["userData"]
+    group = dev.one("aws:ec2/securityGroup:SecurityGroup", "network-nat").inputs
+    assert [i["cidrBlocks"] for i in group["ingress"]] == [["10.20.0.0/16"]]
+    routes = [r.inputs["routes"][0] for r in dev.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name]
+    assert [r["networkInterfaceId"] for r in routes] == ["eni-network-nat"] * 2
+    assert prod.of_type("aws:ec2/instance:Instance") == []
+    assert len(prod.of_type("aws:ec2/natGateway:NatGateway")) == 3
+
+
+def test_dev_nodes_run_office_hours_only(dev: Recorder, prod: Recorder):
+    actions = {r.name: r.inputs for r in dev.of_type("aws:autoscaling/schedule:Schedule")}
+    assert {n: (a["recurrence"], a["minSize"], a["desiredCapacity"]) for n, a in actions.items()} == {
+        "kubernetes-general-up": ("0 7 * * MON-FRI", 2, 2),
+        "kubernetes-general-down": ("0 19 * * MON-FRI", 0, 0),
+    }
+    assert {a["autoscalingGroupName"] for a in actions.values()} == {"eks-kubernetes-general-asg"}
+    assert {a["timeZone"] for a in actions.values()} == {"Europe/Dublin"}
+    assert prod.of_type("aws:autoscaling/schedule:Schedule") == []
+
+
+def test_dev_cache_is_the_smallest_valkey_node(dev: Recorder, prod: Recorder):
+    d = dev.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    p = prod.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    assert (d["engine"], d["nodeType"]) == ("valkey", "cache.t4g.micro")
+    assert (p["engine"], p["nodeType"]) == ("redis", "cache.m7g.large")
+
+
+def test_dev_stream_requests_less_cpu_than_its_spark_cores(dev: Recorder, prod: Recorder):
+    def spec(r: Recorder) -> dict:
+        return r.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]
+
+    d, p = spec(dev), spec(prod)
+    assert (d["driver"]["cores"], d["driver"]["coreRequest"], d["executor"]["coreRequest"]) == (1, "250m", "500m")
+    assert "coreRequest" not in p["driver"]
+    assert "coreRequest" not in p["executor"]

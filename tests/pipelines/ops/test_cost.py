@@ -47,7 +47,26 @@ EXPORT = _export(
         {"component": "kubernetes"},
     ),
     _res("aws:ec2/natGateway:NatGateway", "network-nat", {}),  # no component tag: reported
-    _res("snowflake:index/warehouse:Warehouse", "warehouse-wh-transforming", {"warehouseSize": "XSMALL"}),
+    _res(
+        "snowflake:index/warehouse:Warehouse",
+        "warehouse-wh-transforming",
+        {"name": "TRANSFORMING", "warehouseSize": "XSMALL", "resourceMonitor": "TRANSFORMING_MONITOR"},
+    ),
+    _res(
+        "snowflake:index/resourceMonitor:ResourceMonitor",
+        "warehouse-monitor-transforming",
+        {"name": "TRANSFORMING_MONITOR", "creditQuota": 8},
+    ),
+    _res(
+        "snowflake:index/warehouse:Warehouse",
+        "warehouse-wh-bi",
+        {"name": "BI", "warehouseSize": "XSMALL", "resourceMonitor": "BI_MONITOR"},
+    ),
+    _res(
+        "snowflake:index/resourceMonitor:ResourceMonitor",
+        "warehouse-monitor-bi",
+        {"name": "BI_MONITOR", "creditQuota": 3},
+    ),
 )
 
 
@@ -60,7 +79,16 @@ def test_estimate_prices_each_resource_from_the_table_and_usage():
         ("kafka-cluster", "2 x 50 GB broker storage"): 11.0,
         ("kubernetes-general", "2 x t3.large spot"): round(2 * 730 * 0.0912 * 0.35, 2),
         ("network-nat", "NAT gateway (hours)"): round(730 * 0.048, 2),
-        ("warehouse-wh-transforming", "XSMALL, 1 h/day active = 30 credits"): 90.0,
+        # 4 runs/day x 2.5 min = 1/6 h/day x 30 days = 5 credits, under the quota of 8
+        (
+            "warehouse-wh-transforming",
+            "XSMALL, 4 runs/day x 2.5 min billed = 0.17 h/day = 5.0 credits (monitor quota 8)",
+        ): 15.0,
+        # 4 runs/day x 2 min = 4 credits, but the monitor suspends it at its quota of 3
+        (
+            "warehouse-wh-bi",
+            "XSMALL, 4 runs/day x 2 min billed = 0.13 h/day = 4.0 credits (monitor quota 3, capped)",
+        ): 9.0,
         ("s3", "50 GB Standard (tiering lowers this)"): 1.15,
         ("alb", "1 ALB from the ingress controller (hours)"): round(730 * 0.0252, 2),
     }
@@ -96,6 +124,36 @@ def test_dev_stack_estimate_from_the_program_offline():
     assert cost.untagged(resources) == []
     text = cost.render("dev", items, [], "2026-11-01")
     assert text.startswith("# Monthly estimate: stack dev (prices as of 2026-11-01)")
+
+
+def test_dev_stack_meets_its_monthly_target_and_prod_keeps_its_size():
+    """Issue 8: dev at most half of the ~$466/month AWS's Clickstream solution quotes (AWS + Snowflake)."""
+    from stacks.inventory import inventory
+
+    prices = cost.load_prices()
+    dev_items = cost.estimate(cost.resources_from_export(inventory("dev")), "dev", prices)
+    dev = cost.totals(dev_items)
+    assert prices["usage"]["dev"]["target_monthly_usd"] == 233
+    assert dev["total"] <= 233, cost.render("dev", dev_items, [], prices["as_of"])
+    assert dev["snowflake"] > 0
+    assert dev["aws"] > 0
+    # the Snowflake figure never exceeds what the resource monitors let dev spend
+    quotas = {"LOADING": 2, "TRANSFORMING": 8, "BI": 5}
+    warehouses = [i for i in dev_items if i.resource.startswith("warehouse-wh-")]
+    assert {i.resource for i in warehouses} == {"warehouse-wh-loading", "warehouse-wh-transforming", "warehouse-wh-bi"}
+    assert sum(i.monthly_usd for i in warehouses) <= sum(quotas.values()) * prices["snowflake"]["credit_usd"]
+    text = cost.render(
+        "dev",
+        dev_items,
+        [],
+        prices["as_of"],
+        cost.assumptions("dev", prices),
+        prices["usage"]["dev"]["target_monthly_usd"],
+    )
+    assert f"Target: at most $233/month (AWS + Snowflake): met (${dev['total']:,.2f})." in text
+    assert "- Warehouse TRANSFORMING: 4 runs/day x 2.5 min billed = 0.17 h/day (" in text
+    prod = cost.totals(cost.estimate(cost.resources_from_export(inventory("prod")), "prod", prices))
+    assert prod["total"] > 10 * dev["total"]
 
 
 @pytest.mark.engines
