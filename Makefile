@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 PY_SRC := infra stacks pipelines policies tests benchmarks
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: bootstrap up down status demo test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench cost drill clean
+.PHONY: bootstrap up down status demo load test lint workflow-lint typecheck compat docs docs-check pytest tracer-test bench cost drill clean
 
 bootstrap:            ## install what is missing (apt, uv, Python deps, Kafka jars, npm)
 	@bash scripts/bootstrap.sh
@@ -54,6 +54,9 @@ tracer-test:
 cost: bootstrap       ## monthly estimate per stack from the resource graph (+ untagged resources); docs/cost/
 	@$(RUN) python -m pipelines.ops.cost estimate --stack dev --out docs/cost
 	@$(RUN) python -m pipelines.ops.cost estimate --stack prod --out docs/cost
+
+load: bootstrap       ## Locust on the collector: PROFILE=normal|peak DURATION=60s [HOST=http://collector:8080]
+	@$(RUN) python -m pipelines.traffic.load --profile $(or $(PROFILE),normal) --duration $(or $(DURATION),60s) $(if $(HOST),--host $(HOST),)
 
 bench: bootstrap      ## benchmarks; results in docs/BENCHMARKS.md
 	@$(RUN) python -m benchmarks $(BENCH)
