@@ -235,9 +235,9 @@ class Planner:
             yield [repeat]
 
     def _endless(self) -> Iterator[list[Sample]]:
-        for chunk in itertools.count():  # blocks of 50 sessions, each seeded from the plan's seed
+        for chunk in itertools.count():  # blocks of 4 sessions (cheap to plan while a load test runs)
             sub = Planner(self.profile, seed=self.seed * 1_000_003 + chunk, start_ms=self.start_ms)
-            yield from sub.samples(50)
+            yield from sub.samples(4)
 
     def session_calls(self, i: int, group: list[Sample]) -> list[Call]:
         p = self.profile
