@@ -46,6 +46,10 @@ if [ ! -x "$TOOLS/actionlint" ]; then
   say "installing actionlint (Go module proxy) into $TOOLS"
   GOBIN="$TOOLS" GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 fi
+if [ ! -x "$TOOLS/hey" ]; then
+  say "installing hey (Go module proxy; the collector benchmark's compiled HTTP load generator) into $TOOLS"
+  GOBIN="$TOOLS" GOFLAGS=-mod=mod go install github.com/rakyll/hey@v0.1.4
+fi
 
 if [ -f tracer/package.json ]; then
   if [ ! -d tracer/node_modules ] || [ tracer/package-lock.json -nt tracer/node_modules/.package-lock.json ]; then
