@@ -8,6 +8,8 @@ not dropped) and returning visitors (several sessions per visitor, so attributio
 than one touch; some returns reuse the old client session id).
 
     python -m pipelines.batch.generate --lake-dir .local/lake --sessions 20000
+
+Any size fits in memory: ``generate_lake`` writes in chunks of ~200k rows and prints progress.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import argparse
 import json
 import random
 import sys
-from collections import defaultdict
-from collections.abc import Iterable
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ from pipelines.streaming.lake import lake_schema
 LAKE_SCHEMA = lake_schema()
 LAKE_COLUMNS: list[str] = LAKE_SCHEMA.names
 
+RETURN_WINDOW = 2_000  # returning visitors are drawn from the last this many visitors
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
@@ -135,19 +139,20 @@ def lake_row(
     }
 
 
-def generate_rows(options: GenerateOptions) -> list[dict[str, Any]]:
-    """Lake rows for ``options.sessions`` sessions, with duplicates, late events and bots."""
+def iter_sessions(options: GenerateOptions) -> Iterator[list[dict[str, Any]]]:
+    """Lake rows session by session (duplicates, late events and bots included), in bounded memory:
+    only the last 2,000 visitors are kept for returning visits."""
     rng = random.Random(options.seed)
-    rows: list[dict[str, Any]] = []
-    visitors: list[tuple[str, str]] = []  # (visitor_id, last client session id)
+    recent: deque[tuple[str, str]] = deque(maxlen=RETURN_WINDOW)  # (visitor_id, last client session id)
     t = options.start_ms
     offset = 0
-    for _ in range(options.sessions):
+    for seen in range(options.sessions):  # seen: visitors so far; recent holds the last RETURN_WINDOW
         t += rng.randint(*options.session_gap_ms)
         events = list(samples.session_events(rng, t, click_rate=options.click_rate))
-        returning = visitors and rng.random() < options.return_rate
+        returning = seen and rng.random() < options.return_rate
         if returning:
-            visitor_id, old_session = visitors[rng.randrange(max(0, len(visitors) - 2000), len(visitors))]
+            pick = rng.randrange(max(0, seen - RETURN_WINDOW), seen)
+            visitor_id, old_session = recent[pick - (seen - len(recent))]
             reuse = rng.random() < options.reuse_session_id_rate
             for s in events:
                 ctx = s.record.get("context")
@@ -157,8 +162,9 @@ def generate_rows(options: GenerateOptions) -> list[dict[str, Any]]:
                     if reuse:
                         ctx["session_id"] = old_session
         first_ctx = events[0].record["context"]
-        visitors.append((first_ctx["visitor_id"], first_ctx["session_id"]))
+        recent.append((first_ctx["visitor_id"], first_ctx["session_id"]))
         bot = "ua" if rng.random() < options.bot_rate else ""
+        rows: list[dict[str, Any]] = []
         for s in events:
             if bot and "context" in s.record:
                 s.record["context"]["user_agent"] = BOT_UA
@@ -175,7 +181,59 @@ def generate_rows(options: GenerateOptions) -> list[dict[str, Any]]:
             if rng.random() < options.duplicate_rate:
                 offset += 1
                 rows.append({**row, "kafka_offset": offset, "received_ms": row["received_ms"] + 5_000})
-    return rows
+        yield rows
+
+
+def generate_rows(options: GenerateOptions) -> list[dict[str, Any]]:
+    """Lake rows for ``options.sessions`` sessions, with duplicates, late events and bots (in memory)."""
+    return [row for rows in iter_sessions(options) for row in rows]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    rows: int
+    files: list[Path]
+    newest_event_ms: int
+
+
+def generate_lake(
+    options: GenerateOptions,
+    lake_dir: Path,
+    *,
+    batch_id: int = 0,
+    prefix: str = "gen",
+    chunk_rows: int = 200_000,
+    progress: Callable[[str], None] | None = None,
+) -> GenerateResult:
+    """Generate and write in chunks of about ``chunk_rows`` rows (memory stays bounded at any
+    size): each chunk is written as files ``<prefix>-b<batch>-c<chunk>.parquet`` per partition."""
+    buffer: list[dict[str, Any]] = []
+    files: list[Path] = []
+    total, newest, chunk = 0, 0, 0
+    started = time.monotonic()
+
+    def flush(sessions_done: int) -> None:
+        nonlocal chunk, buffer
+        files.extend(write_lake(buffer, lake_dir, batch_id=batch_id, prefix=f"{prefix}-c{chunk:05d}"))
+        chunk += 1
+        buffer = []
+        if progress is not None:
+            done = options.sessions and sessions_done / options.sessions
+            progress(
+                f"generate: {total:,} rows, {sessions_done:,}/{options.sessions:,} sessions ({done:.0%}), "
+                f"{len(files):,} files, {time.monotonic() - started:.0f}s"
+            )
+
+    sessions_done = 0
+    for sessions_done, rows in enumerate(iter_sessions(options), start=1):
+        buffer.extend(rows)
+        total += len(rows)
+        newest = max(newest, max(r["event_time_ms"] for r in rows))
+        if len(buffer) >= chunk_rows:
+            flush(sessions_done)
+    if buffer:
+        flush(sessions_done)
+    return GenerateResult(total, files, newest)
 
 
 def partition_of(event_time_ms: int) -> tuple[str, str]:
@@ -211,9 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-ms", type=int, default=1_795_000_000_000)
     parser.add_argument("--batch-id", type=int, default=0)
     args = parser.parse_args(argv)
-    rows = generate_rows(GenerateOptions(sessions=args.sessions, seed=args.seed, start_ms=args.start_ms))
-    files = write_lake(rows, args.lake_dir, batch_id=args.batch_id)
-    print(json.dumps({"lake_dir": str(args.lake_dir), "rows": len(rows), "files": len(files)}))
+    result = generate_lake(
+        GenerateOptions(sessions=args.sessions, seed=args.seed, start_ms=args.start_ms),
+        args.lake_dir,
+        batch_id=args.batch_id,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(json.dumps({"lake_dir": str(args.lake_dir), "rows": result.rows, "files": len(result.files)}))
     return 0
 
 
