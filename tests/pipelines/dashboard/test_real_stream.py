@@ -1,19 +1,35 @@
-"""The dashboard on the real pipeline: generated traffic → collector → Kafka → Spark stream → Redis,
-and dbt on DuckDB → the explorer. Chromium shows what Redis holds, updates in place when the stream
-processes more traffic, and the explorer equals a direct query of the dbt-built warehouse."""
+"""The dashboard and the quality monitor on the real pipeline: generated traffic → collector → Kafka →
+Spark stream → Redis + lake, and dbt on DuckDB. One pipeline run is shared by the module (the most
+expensive fixture of the suite); tests run in file order and each leaves the pipeline fully processed,
+except the last, which appends Kafka records the stream never reads.
+
+- the quality ledger balances exactly in every window; deleting lake files (on a copy) raises one
+  incident naming the lake;
+- Chromium shows what Redis holds, updates in place when the stream processes more traffic, shows
+  the ledger and open incidents, and the explorer equals a direct query of the dbt-built warehouse;
+- Kafka records the stream skipped raise an incident naming the stream, and the layers behind Kafka
+  raise freshness alerts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 
+import duckdb
 import pytest
 import redis
+from confluent_kafka import Producer
 
 from pipelines import demo
+from pipelines.contracts.topics import load_topics
 from pipelines.dashboard import realtime
+from pipelines.quality import monitor
+from pipelines.quality.config import Locations, QualityConfig, load_config
 from tests.conftest import fixed_port, reset_pipeline_state
 
 from .test_browser import SHOWN, assert_shown_equals_redis
@@ -21,23 +37,129 @@ from .test_explorer import direct
 
 pytestmark = pytest.mark.engines
 COMBOS = [("clicks", "merchant"), ("ctr", "page"), ("revenue", "country")]
+TRAFFIC: dict[str, int] = {}  # what the fixture's traffic step reported (accepted, rejected, postbacks)
 
 
-@pytest.fixture
-def pipeline(local_engines, tmp_path, monkeypatch) -> Iterator[demo.Demo]:
-    monkeypatch.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28380)))
-    monkeypatch.setenv("AA_DEMO_DASHBOARD_PORT", str(fixed_port(28390)))
-    reset_pipeline_state(local_engines)
-    run = demo.Demo(local_engines, tmp_path, sessions=20, seed=11)
-    try:
-        run.contracts()
-        run.start_collector()
-        run.traffic()
-        run.stream(finish=True)
-        run.warehouse_build()
-        yield run
-    finally:
-        run.stop_all()
+@pytest.fixture(scope="module")
+def pipeline(local_engines, tmp_path_factory) -> Iterator[demo.Demo]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AA_DEMO_COLLECTOR_PORT", str(fixed_port(28380)))
+        mp.setenv("AA_DEMO_DASHBOARD_PORT", str(fixed_port(28390)))
+        reset_pipeline_state(local_engines)
+        run = demo.Demo(local_engines, tmp_path_factory.mktemp("real-pipeline"), sessions=20, seed=11)
+        try:
+            run.contracts()
+            # the collector's hop of the quality ledger: per-minute counts in Redis
+            run.start_collector(ledger_redis_url=local_engines.redis_url, ledger_flush_interval_s=0.2)
+            TRAFFIC.update(run.traffic())
+            run.stream(finish=True)
+            run.warehouse_build()
+            yield run
+        finally:
+            run.stop_all()
+
+
+# --------------------------------------------------------------------------- quality monitor
+
+
+def locations(run: demo.Demo, engines, name: str, **changes) -> Locations:
+    state = run.work / name
+    base = Locations(
+        redis_url=engines.redis_url,
+        kafka_bootstrap=engines.kafka_bootstrap,
+        lake_dir=run.lake,
+        warehouse_path=run.warehouse,
+        batch_dir=run.work / "batch",
+        state_dir=state,
+        sink_file=state / "alerts.jsonl",
+        webhook_url=None,
+        sns_topics={},
+        aws_endpoint=engines.moto_url,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def rules(**overrides) -> QualityConfig:
+    doc: dict = {"ledger": {"stream_lag_allowance_minutes": 1, "warehouse_lag_allowance_minutes": 1}}
+    for k, v in overrides.items():
+        doc.setdefault(k, {}).update(v)
+    return load_config(overrides=doc)
+
+
+def sink(loc: Locations) -> list[dict]:
+    assert loc.sink_file is not None
+    return [json.loads(line) for line in loc.sink_file.read_text().splitlines()] if loc.sink_file.exists() else []
+
+
+def test_the_quality_ledger_of_a_clean_workload_balances_exactly_in_every_window(pipeline, local_engines):
+    loc = locations(pipeline, local_engines, "clean")
+    result = monitor.run_pass(rules(), loc, now_s=time.time() + 150)  # every window past its allowance
+
+    assert result.findings == []
+    assert result.balances
+    assert {b.status for b in result.balances} == {"balanced"}
+    stats = TRAFFIC
+    dead = [b for b in result.balances if b.event_type == "dead_letter"]
+    events = [b for b in result.balances if b.event_type != "dead_letter"]
+    # every event the collector took in is accounted for: written + invalid + duplicate (+ late: none)
+    received = sum(b.received for b in result.balances)
+    assert received == stats["accepted"] + stats["rejected"] + stats["postbacks"] + 1  # + the /r redirect click
+    written = sum(b.written for b in events)
+    assert received == written + sum(b.invalid for b in result.balances) + sum(b.duplicate for b in events)
+    assert sum(b.duplicate for b in events) == 1  # the redirect repeats a click already sent
+    assert sum(b.rejected for b in dead) == stats["rejected"]
+    for b in events:  # every hop agrees, window by window
+        c = Counter(b.counts)
+        assert c["collector.accepted"] == c["stream.valid"] + c["stream.late"], b
+        assert c["stream.written"] == c["lake.rows"] == c["warehouse.raw"], b
+        assert c["lake.first"] == c["warehouse.staged"], b
+    lake = (
+        duckdb.connect()
+        .execute(f"select count(*) from read_parquet('{pipeline.lake}/event_type=*/*/*/*.parquet')")
+        .fetchone()
+    )
+    assert lake == (written,)
+    topics = [t.name for t in load_topics() if t.event_type != "dead_letter"]
+    on_kafka = sum(demo.kafka_counts(local_engines.kafka_bootstrap, topics).values())
+    assert sum(b.counts.get("kafka.records", 0) for b in events) == on_kafka
+    assert sum(b.counts.get("stream.read", 0) for b in events) == on_kafka
+
+    stored = (
+        duckdb.connect()
+        .execute(
+            "select sum(received), sum(written), count(*) filter (where status <> 'balanced') "
+            f"from read_parquet('{pipeline.lake}/_quality/ledger/*/*.parquet')"
+        )
+        .fetchone()
+    )
+    assert stored == (received, written, 0)
+    status = json.loads(redis.Redis.from_url(local_engines.redis_url).get("aa:quality:status") or b"{}")
+    assert status["incidents"] == []
+    assert {w["status"] for w in status["windows"]} == {"balanced"}
+    assert sink(loc) == []
+
+
+def test_deleted_lake_files_raise_one_incident_naming_the_lake(pipeline, local_engines, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(pipeline.lake, lake)
+    victim = sorted(lake.glob("event_type=page_view/*/*/*.parquet"))[0]
+    lost = duckdb.connect().execute(f"select count(*) from read_parquet('{victim}')").fetchone()
+    assert lost is not None
+    victim.unlink()
+    loc = locations(pipeline, local_engines, "lake-loss", lake_dir=lake)
+
+    result = monitor.run_pass(rules(), loc, now_s=time.time() + 150)
+
+    ledger = [f for f in result.findings if f.monitor == "ledger"]
+    assert ledger
+    assert {(f.details["hop"], f.details["event_type"]) for f in ledger} == {("lake", "page_view")}
+    assert sum(f.details["missing"] for f in ledger) == lost[0]
+    assert "at hop 'lake'" in ledger[0].message
+    sent = sink(loc)
+    assert [(a["kind"], a["key"]) for a in sent] == [("alert", f.key) for f in result.findings]
+    # the next pass sees the same incidents: no second alert
+    monitor.run_pass(rules(), loc, now_s=time.time() + 160)
+    assert len(sink(loc)) == len(sent)
 
 
 def _snapshot(redis_url: str) -> dict:
@@ -87,3 +209,31 @@ def test_dashboard_shows_the_real_stream_and_the_dbt_warehouse(browser, pipeline
             assert got, f"the warehouse has no {metric} by {dimension} for {yesterday}..{today}"
     finally:
         browser.call("goto", url="about:blank")
+
+
+# runs last: it leaves records on Kafka that the stream never reads
+def test_offsets_the_stream_never_read_raise_an_incident_naming_the_stream_and_a_stale_layer_alerts(
+    pipeline, local_engines
+):
+    # records on the topic that the stream's consumer skipped (it never reads them), stamped 12 minutes later
+    at_ms = int((time.time() + 720) * 1000)
+    producer = Producer({"bootstrap.servers": local_engines.kafka_bootstrap})
+    for i in range(3):
+        producer.produce("events.affiliate_click", b"\x00skipped", key=f"k{i}".encode(), timestamp=at_ms)
+    assert producer.flush(10) == 0
+    loc = locations(pipeline, local_engines, "skipped")
+
+    cfg = rules(
+        freshness={"slo_minutes": {"kafka": 30, "redis": 5, "lake": 5, "warehouse": 5, "marts": 5}},
+        ledger={"warehouse_lag_allowance_minutes": 600},  # the second traffic is not in the hourly build yet
+    )
+    result = monitor.run_pass(cfg, loc, now_s=at_ms / 1000 + 150)
+
+    ledger = [f for f in result.findings if f.monitor == "ledger"]
+    assert [(f.details["hop"], f.details["event_type"], f.details["missing"]) for f in ledger] == [
+        ("stream", "affiliate_click", 3)
+    ]
+    stale = sorted(f.details["layer"] for f in result.findings if f.monitor == "freshness")
+    assert stale == ["lake", "marts", "redis", "warehouse"]
+    redis_alert = next(f for f in result.findings if f.key == "freshness/redis")
+    assert "behind Kafka's newest record (SLO 5 min)" in redis_alert.message

@@ -7,13 +7,7 @@ import pytest
 import redis
 
 from pipelines.contracts.samples import one_of_each
-from tests.pipelines.collector.conftest import (  # noqa: F401 (fixtures)
-    collector_codec,
-    make_config,
-    run_collector,
-    topics,
-    wire,
-)
+from tests.pipelines.collector.conftest import make_config, run_collector, wire
 
 pytestmark = pytest.mark.engines
 
@@ -22,8 +16,8 @@ def _ledger(client: redis.Redis, prefix: str) -> Counter:
     total: Counter = Counter()
     for key in client.scan_iter(match=f"{prefix}:cl:*"):
         assert client.ttl(key) > 0
-        for f, n in client.hgetall(key).items():
-            total[f.decode()] += int(n)
+        for f, n in dict(client.hgetall(key)).items():
+            total[f.decode() if isinstance(f, bytes) else str(f)] += int(n)
     return total
 
 
