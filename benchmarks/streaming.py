@@ -3,9 +3,11 @@
     uv run python -m benchmarks.streaming [--events 200000] [--batch 50000] [--freshness-seconds 40]
 
 1. Throughput: a backlog of realistic events (all five types, duplicates included) on real Kafka is
-   processed with ``availableNow`` in micro-batches of ``--batch`` events, twice: the baseline
-   (Kafka source → count, the floor Spark itself costs) and the full pipeline (decode, validate,
-   enrich, dedup, segment, lake, Redis, dead letters, ledger). Events/s per micro-batch come from
+   processed with ``availableNow`` in micro-batches of ``--batch`` events by each variant in turn:
+   the baseline (Kafka source → count, the floor Spark itself costs); the decode stage alone
+   (decode, validate, enrich, dedup → count) with the Python decode (fastavro in the workers) and
+   with the JVM decode (Spark's from_avro, the default); and the full pipeline (+ segment, lake,
+   Redis, dead letters, ledger) with each decode. Events/s per micro-batch come from
    Spark's own progress reports (``triggerExecution``); the first batch (JIT, Python workers) is
    reported separately.
 2. Freshness: the job runs with the 10 s trigger while a producer sends at the demo rate (20
@@ -129,9 +131,24 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 
 def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any]:
+    """Events/s per micro-batch of each variant over the same backlog, one after the other."""
     from pyspark.sql import DataFrame
 
     results: dict[str, Any] = {}
+
+    def count_only(df: DataFrame, _batch_id: int) -> None:
+        df.count()
+
+    def run(name: str, df: DataFrame) -> None:
+        q = (
+            df.writeStream.trigger(availableNow=True)
+            .option("checkpointLocation", str(tmp / f"{name}-ckpt"))
+            .foreachBatch(count_only)
+            .start()
+        )
+        q.awaitTermination()
+        results[name] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+
     cfg = bench.stream_config(tmp / "full", available_now=True, max_offsets_per_trigger=batch)
     base = (
         spark.readStream.format("kafka")
@@ -141,21 +158,16 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
         .option("maxOffsetsPerTrigger", str(batch))
         .load()
     )
-
-    def count_only(df: DataFrame, _batch_id: int) -> None:
-        df.count()
-
-    q = (
-        base.writeStream.trigger(availableNow=True)
-        .option("checkpointLocation", str(tmp / "baseline-ckpt"))
-        .foreachBatch(count_only)
-        .start()
-    )
-    q.awaitTermination()
-    results["baseline"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
-    q = job.start(spark, cfg)
-    q.awaitTermination()
-    results["full"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+    run("baseline", base)
+    for decode, jvm in (("python", False), ("jvm", True)):
+        stage_cfg = cfg.model_copy(update={"jvm_decode": jvm})
+        run(f"decode_{decode}", job.events_stream(spark, stage_cfg))  # decode, validate, enrich, dedup
+        full_cfg = bench.stream_config(
+            tmp / f"full-{decode}", available_now=True, max_offsets_per_trigger=batch, jvm_decode=jvm
+        )
+        q = job.start(spark, full_cfg)
+        q.awaitTermination()
+        results[f"full_{decode}"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
     return results
 
 
@@ -223,8 +235,12 @@ def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40
                 "first_batch_events_per_s": round(rows[0][1]) if rows else None,
                 "steady_events_per_s": round(statistics.median(steady)) if steady else None,
             }
-        report["ratio_full_vs_baseline"] = round(
-            report["full"]["steady_events_per_s"] / report["baseline"]["steady_events_per_s"], 3
+        for name in rates:
+            report[name]["vs_baseline"] = round(
+                report[name]["steady_events_per_s"] / report["baseline"]["steady_events_per_s"], 3
+            )
+        report["full_jvm_vs_full_python"] = round(
+            report["full_jvm"]["steady_events_per_s"] / report["full_python"]["steady_events_per_s"], 2
         )
         if freshness_seconds:
             report["freshness_demo_20_per_s"] = freshness(spark, bench, tmp, 20, freshness_seconds)

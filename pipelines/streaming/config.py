@@ -53,6 +53,9 @@ class StreamConfig(BaseModel):
     max_offsets_per_trigger: int | None = Field(default=None, gt=0)
     starting_offsets: str = Field(default="earliest", pattern=r"^(earliest|latest)$")
     dedup_window_minutes: int = Field(default=10, gt=0, description="watermark delay of the deduplication")
+    jvm_decode: bool = Field(
+        default=True, description="decode with Spark's from_avro (JVM); false: every record through fastavro in Python"
+    )
     max_delay_hours: float = Field(default=72.0, gt=0, description="late-event policy")
     future_tolerance_minutes: float = Field(default=5.0, ge=0)
     bot_events_per_minute: int = Field(default=120, gt=0, description="rate signal: events per session per minute")

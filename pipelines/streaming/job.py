@@ -2,7 +2,8 @@
 
 Plan::
 
-    kafka source (every event topic) ──mapInArrow(decode_batches)──► rows: event | dlq | count
+    kafka source (every event topic) ──from_avro per writer version (decode.py, JVM)
+      └─ mapInArrow(decode_jvm_batches: validate, enrich; codec fallback)──► rows: event | dlq | count
       └─ withWatermark(wm_ts = Kafka record time, dedup window) ─ dropDuplicatesWithinWatermark(dedup_key)
            └─ foreachBatch(BatchWriter): lake (exactly once) → dead-letter topic → Redis + ledger (MULTI/EXEC)
 
@@ -31,7 +32,7 @@ from pipelines import kafka_auth
 from pipelines.streaming import lake, metrics
 from pipelines.streaming.config import StreamConfig
 from pipelines.streaming.lakefs import Lake
-from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches
+from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches, decode_jvm_batches
 from pipelines.streaming.validation import Policy
 
 Hook = Callable[[str, int], None]
@@ -110,12 +111,27 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
         cfg.registry_name,
         Policy(int(cfg.max_delay_hours * 3_600_000), int(cfg.future_tolerance_minutes * 60_000)),
     )
-    decoded = reader.load().select("value", "topic", "partition", "offset", "timestamp")
-    return (
-        decoded.mapInArrow(partial(decode_batches, params=params), OUTPUT_DDL)
-        .withWatermark("wm_ts", f"{cfg.dedup_window_minutes} minutes")
-        .dropDuplicatesWithinWatermark(["dedup_key"])
+    raw = reader.load().select("value", "topic", "partition", "offset", "timestamp")
+    if cfg.jvm_decode:
+        decoded = jvm_decode(raw, cfg).mapInArrow(partial(decode_jvm_batches, params=params), OUTPUT_DDL)
+    else:
+        decoded = raw.mapInArrow(partial(decode_batches, params=params), OUTPUT_DDL)
+    return decoded.withWatermark("wm_ts", f"{cfg.dedup_window_minutes} minutes").dropDuplicatesWithinWatermark(
+        ["dedup_key"]
     )
+
+
+def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> DataFrame:
+    """Kafka records decoded by Spark's from_avro with every writer schema version registered now
+    (``decode.py``); records of versions registered later take the codec's path in Python."""
+    from pipelines.contracts.registry import glue_client
+    from pipelines.contracts.schemas import load_contracts
+    from pipelines.streaming.decode import decode_columns, registered_versions
+
+    contracts = {t: c for t, c in load_contracts().items() if t != "dead_letter"}
+    versions = registered_versions(glue_client(cfg.glue_endpoint), cfg.registry_name, contracts)
+    log("stream_decoder", jvm_versions={str(v.version_id): v.event_type for v in versions})
+    return decode_columns(raw, versions, contracts)
 
 
 class BatchWriter:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 
@@ -116,12 +117,24 @@ def process_record(
         decoded = codec.decode(value)
     except ContractError as exc:
         return "dlq", {"dlq_reason": exc.reason, "dlq_detail": str(exc)[:2000]}, exc.reason
-    event_type, record = decoded.event_type, decoded.record
+    return process_decoded(decoded.event_type, str(decoded.version_id), decoded.record, now_ms, policy)
+
+
+def process_decoded(
+    event_type: str,
+    version_id: str,
+    record: dict[str, Any],
+    now_ms: int,
+    policy: validation.Policy,
+    payload: str | None = None,
+) -> tuple[str, dict[str, Any], str | None]:
+    """Validate and enrich a decoded record. ``record`` is the full record (codec path) or its rule
+    fields (JVM path, ``decode.RULE_FIELDS``); then ``payload`` is the record's JSON from the JVM."""
     ctx = record.get("context") or {}
     cols: dict[str, Any] = {
         "event_type": event_type,
         "event_id": record.get("event_id"),
-        "schema_version_id": str(decoded.version_id),
+        "schema_version_id": version_id,
         "session_id": ctx.get("session_id"),
         "visitor_id": ctx.get("visitor_id"),
         "site_id": ctx.get("site_id"),
@@ -149,67 +162,119 @@ def process_record(
         merchant=record.get("merchant"),
         product_id=record.get("product_id"),
         position=record.get("position"),
-        payload=_DUMPS(record),
+        payload=payload if payload is not None else _DUMPS(record),
     )
     return "event", cols, "valid"
 
 
 def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: Kafka columns (value, topic, partition, offset, timestamp) → OUTPUT rows."""
+    """mapInArrow body of the Python decode: Kafka columns (value, topic, partition, offset,
+    timestamp) → OUTPUT rows; every record is decoded by the codec (fastavro)."""
     codec = _codec(params)
     for batch in batches:
         if batch.num_rows == 0:
             continue
         now_ms = int(time.time() * 1000)
         values = batch.column("value").to_pylist()
-        topics = batch.column("topic").to_pylist()
-        partitions = batch.column("partition").to_pylist()
-        offsets = batch.column("offset").to_pylist()
-        stamps = batch.column("timestamp").to_pylist()
-        # ledger windows: the collector's receive minute (the Kafka record minute when undecodable)
-        kafka_minutes = [us // 60_000_000 for us in batch.column("timestamp").cast(pa.int64()).to_pylist()]
-        rows: list[dict[str, Any]] = []
-        stages: Counter[str] = Counter()
-        windows: Counter[str] = Counter()
-        kafka: Counter[str] = Counter()
-        for value, topic, partition, offset, stamp, km in zip(
-            values, topics, partitions, offsets, stamps, kafka_minutes, strict=True
-        ):
-            kind, cols, stage = process_record(value or b"", codec, now_ms, params.policy)
-            stages[stage or "other"] += 1
-            rm = cols.get("received_ms")
-            windows[f"{topic}|{rm // 60_000 if rm else km}|{stage or 'other'}"] += 1
-            kafka[f"{topic}|{km}"] += 1
-            cols.update(kind=kind, wm_ts=stamp, kafka_topic=topic, kafka_partition=partition, kafka_offset=offset)
-            if kind == "event":
-                cols["dedup_key"] = cols["event_id"]
-            else:
-                cols["dedup_key"] = f"dlq/{topic}/{partition}/{offset}"
-                raw = value or b""
-                cols["raw"] = raw[:RAW_CAP]
-                cols["counts"] = "1" if len(raw) > RAW_CAP else "0"  # raw_truncated
-            rows.append(cols)
-        received = batch.num_rows
-        invalid = {k: v for k, v in stages.items() if k not in ("valid", "late")}
-        decoded = received - sum(v for k, v in invalid.items() if k in _UNDECODED)
-        counts: dict[str, Any] = {
-            "received": received,
-            "decoded": decoded,
-            "valid": stages["valid"],
-            "late": stages["late"],
-            "invalid": invalid,
-            "windows": dict(windows),  # "<topic>|<receive minute>|<stage>" -> records
-            "kafka": dict(kafka),  # "<topic>|<Kafka record minute>" -> records
+        results = [process_record(v or b"", codec, now_ms, params.policy) for v in values]
+        yield _output(batch, values, results)
+
+
+@lru_cache(maxsize=4096)
+def _version_str(version_hex: str) -> str:
+    return str(UUID(hex=version_hex))
+
+
+@lru_cache(maxsize=64)
+def _record_builders(event_type: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(input column, record path) of the rule fields ``event_type`` has."""
+    from pipelines.contracts.schemas import load_contracts
+    from pipelines.streaming.decode import field_column, present_paths
+
+    paths = present_paths(load_contracts()).get(event_type, [])
+    return tuple((field_column(p), p) for p in paths)
+
+
+def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body after the JVM decode (``decode.decode_columns``): rows the JVM decoded
+    (``jvm_type`` set) are validated and enriched from their rule fields with the JVM's JSON as
+    payload; the others go through the codec exactly as in :func:`decode_batches`."""
+    codec = None
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        now_ms = int(time.time() * 1000)
+        cols = batch.to_pydict()
+        values = cols["value"]
+        results: list[tuple[str, dict[str, Any], str | None]] = []
+        for i, event_type in enumerate(cols["jvm_type"]):
+            if event_type is None:
+                if codec is None:
+                    codec = _codec(params)
+                results.append(process_record(values[i] or b"", codec, now_ms, params.policy))
+                continue
+            record: dict[str, Any] = {}
+            for column, path in _record_builders(event_type):
+                node = record
+                for name in path[:-1]:
+                    node = node.setdefault(name, {})
+                node[path[-1]] = cols[column][i]
+            version = _version_str(cols["version_hex"][i])
+            results.append(process_decoded(event_type, version, record, now_ms, params.policy, cols["payload"][i]))
+        yield _output(batch, values, results)
+
+
+def _output(
+    batch: pa.RecordBatch, values: list[Any], results: list[tuple[str, dict[str, Any], str | None]]
+) -> pa.RecordBatch:
+    """OUTPUT rows of one input batch: one per record plus its count row (stage counts)."""
+    topics = batch.column("topic").to_pylist()
+    partitions = batch.column("partition").to_pylist()
+    offsets = batch.column("offset").to_pylist()
+    stamps = batch.column("timestamp").to_pylist()
+    # ledger windows: the collector's receive minute (the Kafka record minute when undecodable)
+    kafka_minutes = [us // 60_000_000 for us in batch.column("timestamp").cast(pa.int64()).to_pylist()]
+    rows: list[dict[str, Any]] = []
+    stages: Counter[str] = Counter()
+    windows: Counter[str] = Counter()
+    kafka: Counter[str] = Counter()
+    for (kind, cols, stage), value, topic, partition, offset, stamp, km in zip(
+        results, values, topics, partitions, offsets, stamps, kafka_minutes, strict=True
+    ):
+        stages[stage or "other"] += 1
+        rm = cols.get("received_ms")
+        windows[f"{topic}|{rm // 60_000 if rm else km}|{stage or 'other'}"] += 1
+        kafka[f"{topic}|{km}"] += 1
+        cols.update(kind=kind, wm_ts=stamp, kafka_topic=topic, kafka_partition=partition, kafka_offset=offset)
+        if kind == "event":
+            cols["dedup_key"] = cols["event_id"]
+        else:
+            cols["dedup_key"] = f"dlq/{topic}/{partition}/{offset}"
+            raw = value or b""
+            cols["raw"] = raw[:RAW_CAP]
+            cols["counts"] = "1" if len(raw) > RAW_CAP else "0"  # raw_truncated
+        rows.append(cols)
+    received = batch.num_rows
+    invalid = {k: v for k, v in stages.items() if k not in ("valid", "late")}
+    decoded = received - sum(v for k, v in invalid.items() if k in _UNDECODED)
+    counts: dict[str, Any] = {
+        "received": received,
+        "decoded": decoded,
+        "valid": stages["valid"],
+        "late": stages["late"],
+        "invalid": invalid,
+        "windows": dict(windows),  # "<topic>|<receive minute>|<stage>" -> records
+        "kafka": dict(kafka),  # "<topic>|<Kafka record minute>" -> records
+    }
+    rows.append(
+        {
+            "kind": "count",
+            "dedup_key": f"count/{topics[0]}/{partitions[0]}/{offsets[0]}/{received}",
+            "wm_ts": datetime.now(tz=UTC),
+            "counts": _DUMPS(counts),
         }
-        rows.append(
-            {
-                "kind": "count",
-                "dedup_key": f"count/{topics[0]}/{partitions[0]}/{offsets[0]}/{received}",
-                "wm_ts": datetime.now(tz=UTC),
-                "counts": _DUMPS(counts),
-            }
-        )
-        yield pa.RecordBatch.from_pylist(rows, schema=OUTPUT_ARROW_SCHEMA)
+    )
+    return pa.RecordBatch.from_pylist(rows, schema=OUTPUT_ARROW_SCHEMA)
 
 
 def _received_or_none(record: dict[str, Any]) -> int | None:
