@@ -116,6 +116,8 @@ class WorkloadInputs:
     # the explorer's read-only Snowflake connection: account, user, role, warehouse, database
     dashboard_snowflake: Mapping[str, pulumi.Input[str]] | None = None
     dashboard_private_key: pulumi.Input[str] | None = None
+    # the quality monitor's alert topics by severity (critical, warning): the observability SNS topics
+    alert_topic_arns: Mapping[str, pulumi.Input[str]] | None = None
 
 
 class Workloads(PlatformComponent):
@@ -240,6 +242,21 @@ class Workloads(PlatformComponent):
                         value=pulumi.Output.concat(
                             "rediss://:$(AA_REDIS_PASSWORD)@", inputs.settings.get("AA_REDIS_HOST", ""), ":6379/0"
                         ),
+                    ),
+                ]
+            if workload == "quality":  # python -m pipelines.quality.monitor (docs/QUALITY.md)
+                return [
+                    env(name="AA_REDIS_PASSWORD", value_from=secret("AA_REDIS_PASSWORD")),
+                    env(
+                        name="AA_QUALITY_REDIS_URL",
+                        value=pulumi.Output.concat(
+                            "rediss://:$(AA_REDIS_PASSWORD)@", inputs.settings.get("AA_REDIS_HOST", ""), ":6379/0"
+                        ),
+                    ),
+                    env(name="AA_QUALITY_STATE_DIR", value="/tmp/quality"),  # incidents persist in Redis
+                    *(
+                        env(name=f"AA_QUALITY_SNS_TOPIC_{severity.upper()}", value=arn)
+                        for severity, arn in sorted((inputs.alert_topic_arns or {}).items())
                     ),
                 ]
             return []
