@@ -253,7 +253,8 @@ class Workloads(PlatformComponent):
                             "rediss://:$(AA_REDIS_PASSWORD)@", inputs.settings.get("AA_REDIS_HOST", ""), ":6379/0"
                         ),
                     ),
-                    env(name="AA_QUALITY_STATE_DIR", value="/tmp/quality"),  # incidents persist in Redis
+                    env(name="AA_QUALITY_STATE_DIR", value="/tmp/quality"),
+                    env(name="AA_QUALITY_INCIDENTS_IN_REDIS", value="true"),  # the pod's disk is gone after a run
                     *(
                         env(name=f"AA_QUALITY_SNS_TOPIC_{severity.upper()}", value=arn)
                         for severity, arn in sorted((inputs.alert_topic_arns or {}).items())
