@@ -10,6 +10,12 @@ Event buckets get one lifecycle rule per event type: Standard → Standard-IA �
 Retrieval → Deep Archive → expiry after the schema's ``retention_days`` (tiers at or after the
 expiry are dropped). With ``replication.enabled`` the raw and enriched buckets are replicated to
 KMS-encrypted replicas in a second region.
+
+Access audit (``cloudTrailDataEvents``, on by default): a CloudTrail trail recording S3 object-level
+reads and writes on the event buckets (raw, enriched, dead-letter; not the stream's checkpoints)
+into a dedicated ``audit`` bucket — its own KMS key that only CloudTrail may encrypt with, log-file
+validation, a policy that lets only this trail write and nobody delete log objects (lifecycle
+expiry after ``auditLogDays`` is the only deletion). runbooks/access-review.md queries it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class LakeConfig(Settings):
     dead_letter_days: int | None = Field(default=None, ge=1)
     force_destroy: bool = False
     replication: ReplicationConfig = ReplicationConfig()
+    cloud_trail_data_events: bool = True
+    audit_log_days: int = Field(default=400, ge=90)
 
 
 @dataclass(frozen=True)
@@ -261,9 +269,95 @@ class Lake(PlatformComponent):
         if config.replication.enabled and replica_provider is not None:
             self._replicate(name, config, secure, replica_provider, event_rules)
 
+        self.trail: aws.cloudtrail.Trail | None = None
+        self.audit_bucket: aws.s3.Bucket | None = None
+        if config.cloud_trail_data_events:
+            self._audit_trail(name, config, logs)
+
         self.bucket_names = {kind: bucket.bucket for kind, bucket in self.buckets.items()}
         self.bucket_arns = {kind: bucket.arn for kind, bucket in self.buckets.items()}
         self.register_outputs({"bucket_names": self.bucket_names, "kms_key_arn": self.kms_key.arn})
+
+    def _audit_trail(self, name: str, config: LakeConfig, access_logs: aws.s3.Bucket) -> None:
+        """CloudTrail S3 data events of the event buckets into a locked-down audit bucket."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        trail_name = f"{name}-data-events"
+        trail_arn = pulumi.Output.concat(
+            "arn:aws:cloudtrail:", region.region, ":", identity.account_id, ":trail/", trail_name
+        )
+        key = aws.kms.Key(
+            f"{name}-audit-key",
+            description="SSE-KMS key of the CloudTrail audit bucket",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(identity.account_id, trail_arn).apply(
+                lambda a: json.dumps(audit_key_policy(str(a[0]), str(a[1])))
+            ),
+            opts=self.child(stateful=True),
+        )
+        audit = SecureBucket(self, f"{name}-audit", key, config.force_destroy)
+        self.audit_bucket = audit.bucket
+        self._bucket_policy(
+            audit,
+            others=[trail_arn],
+            extra=lambda arn, rest: audit_bucket_statements(arn, rest[0]),
+        )
+        aws.s3.BucketLogging(
+            f"{name}-audit", bucket=audit.bucket.id, target_bucket=access_logs.id, target_prefix="audit/",
+            opts=self.child(),
+        )  # fmt: skip
+        self._lifecycle(
+            audit,
+            [
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="tier-all",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            days=t.days, storage_class=t.storage_class
+                        )
+                        for t in tiers_before(config.tiers, config.audit_log_days)
+                    ],
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=config.audit_log_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=config.noncurrent_version_days
+                    ),
+                )
+            ],
+        )
+        watched = [self.buckets[k].arn for k in AUDITED_BUCKETS]
+        checkpoints = self.buckets["enriched"].arn
+        self.trail = aws.cloudtrail.Trail(
+            f"{name}-data-events",
+            name=trail_name,
+            s3_bucket_name=audit.bucket.id,
+            s3_key_prefix="cloudtrail",
+            kms_key_id=key.arn,
+            enable_log_file_validation=True,
+            include_global_service_events=False,
+            is_multi_region_trail=False,
+            advanced_event_selectors=[
+                aws.cloudtrail.TrailAdvancedEventSelectorArgs(
+                    name="Object-level reads and writes on the lake's event buckets",
+                    field_selectors=[
+                        aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
+                            field="eventCategory", equals=["Data"]
+                        ),
+                        aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
+                            field="resources.type", equals=["AWS::S3::Object"]
+                        ),
+                        aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
+                            field="resources.ARN",
+                            starts_withs=[pulumi.Output.concat(arn, "/") for arn in watched],
+                            not_starts_withs=[pulumi.Output.concat(checkpoints, "/_checkpoints/")],
+                        ),
+                    ],
+                )
+            ],
+            opts=self.child(depends_on=[audit.public_access_block]),
+        )
 
     def _bucket_policy(
         self,
@@ -370,6 +464,63 @@ class Lake(PlatformComponent):
                 ],
                 opts=self.child(depends_on=[source.versioning, replica.versioning, role_policy]),
             )
+
+
+AUDITED_BUCKETS = ("raw", "enriched", "dead-letter")
+
+
+def audit_key_policy(account_id: str, trail_arn: str) -> dict[str, object]:
+    """The account administers the audit key; CloudTrail may only encrypt with it for this trail."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudTrailEncryptsThisTrail",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+        ],
+    }
+
+
+def audit_bucket_statements(bucket_arn: str, trail_arn: str) -> list[dict[str, object]]:
+    """Only this trail writes the audit bucket; nobody deletes its objects (lifecycle expiry does)."""
+    source = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return [
+        {
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": source,
+        },
+        {
+            "Sid": "CloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/cloudtrail/*",
+            "Condition": source,
+        },
+        {
+            "Sid": "DenyLogDeletion",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": f"{bucket_arn}/*",
+        },
+    ]
 
 
 def _replication_policy(source: str, destination: str, source_key: str, replica_key: str) -> dict[str, object]:

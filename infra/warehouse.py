@@ -9,7 +9,8 @@ Creates:
   ``MASKING_ADMIN`` with the hierarchy ``BI_READER → MARKETING, ANALYST``; ``ANALYST → TRANSFORMER``;
   ``PII_READER → TRANSFORMER``; ``LOADER, TRANSFORMER → SYSADMIN``; ``MASKING_ADMIN → SECURITYADMIN``,
   and their privileges (BI and marketing see REPORTING only);
-* service users (key-pair auth) granted their role;
+* service users (key-pair auth) granted their role; TRANSFORMER also gets ``SNOWFLAKE.GOVERNANCE_VIEWER``
+  and CREATE SCHEMA on ``GOVERNANCE`` for the access-audit mart;
 * per PII class a tag ``PII_<CLASS>`` carrying one VARCHAR and one VARIANT masking policy that
   unmask only when ``IS_ROLE_IN_SESSION('PII_READER')``;
 * the S3 storage integration, its IAM role (trusting the integration's IAM user + external ID) and
@@ -236,6 +237,15 @@ class Warehouse(PlatformComponent):
         self._grant_usage("ANALYST", ["TRANSFORMED"], ["BI"])
         self._grant_usage("BI_READER", ["REPORTING"], ["BI"])
         self._grant_on_database("TRANSFORMER", ["TRANSFORMED", "REPORTING"], ["CREATE SCHEMA"])
+        # The access audit (dbt models/governance → GOVERNANCE.AUDIT) reads ACCOUNT_USAGE's access and
+        # query history, which the SNOWFLAKE database role GOVERNANCE_VIEWER opens.
+        self._grant_on_database("TRANSFORMER", ["GOVERNANCE"], ["USAGE", "CREATE SCHEMA"])
+        snowflake.GrantDatabaseRole(
+            f"{name}-governance-viewer-to-transformer",
+            database_role_name='"SNOWFLAKE"."GOVERNANCE_VIEWER"',
+            parent_role_name=self.roles["TRANSFORMER"].name,
+            opts=self.child(),
+        )
         self._grant_schema_objects("LOADER", "RAW", ["INSERT", "SELECT"], "TABLES")
         self._grant_schema_objects("TRANSFORMER", "RAW", ["SELECT"], "TABLES")
         for role, db in (("ANALYST", "TRANSFORMED"), ("BI_READER", "REPORTING")):

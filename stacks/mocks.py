@@ -51,6 +51,8 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 def mock_call(token: str) -> dict[str, Any]:
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "x"}
+    if token == "aws:index/getRegion:getRegion":
+        return {"name": "eu-west-1", "region": "eu-west-1", "id": "eu-west-1"}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
     if token == "aws:ssm/getParameter:getParameter":

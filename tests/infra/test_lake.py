@@ -53,7 +53,7 @@ def test_every_bucket_is_versioned_encrypted_private_and_tls_only(mocks: Recorde
     mocked(lambda: _build())
 
     buckets = {r.name for r in mocks.of_type("aws:s3/bucket:Bucket")}
-    assert buckets == {f"lake-{k}" for k in ("raw", "enriched", "dead-letter", "artifacts", "access-logs")}
+    assert buckets == {f"lake-{k}" for k in ("raw", "enriched", "dead-letter", "artifacts", "access-logs", "audit")}
     versioning = _by_bucket(mocks, "aws:s3/bucketVersioning:BucketVersioning")
     sse = _by_bucket(mocks, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     pab = _by_bucket(mocks, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
@@ -69,8 +69,8 @@ def test_every_bucket_is_versioned_encrypted_private_and_tls_only(mocks: Recorde
         deny = json.loads(policies[name]["policy"])["Statement"][0]
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    key = mocks.one("aws:kms/key:Key")
-    assert key.inputs["enableKeyRotation"] is True
+    for key in mocks.of_type("aws:kms/key:Key"):  # the lake's and the audit bucket's
+        assert key.inputs["enableKeyRotation"] is True
 
 
 def test_replication_copies_raw_and_enriched_to_encrypted_replicas(mocks: Recorder):

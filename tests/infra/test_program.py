@@ -78,7 +78,7 @@ def test_dev_inventory(dev: Recorder):
     assert inv["aws:ec2/natGateway:NatGateway"] == 0  # one NAT instance instead
     assert inv["aws:ec2/instance:Instance"] == 1
     assert inv["aws:ec2/vpcEndpoint:VpcEndpoint"] == 1  # the S3 gateway only
-    assert inv["aws:s3/bucket:Bucket"] == 8  # five lake buckets + the CDN's static bucket + state and backups
+    assert inv["aws:s3/bucket:Bucket"] == 9  # five lake buckets + audit + the CDN's static bucket + state and backups
     assert inv["aws:msk/cluster:Cluster"] == 1
     assert inv["aws:glue/schema:Schema"] == 6
     assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 0
@@ -89,7 +89,7 @@ def test_prod_inventory(prod: Recorder):
     inv = _inventory(prod)
     assert inv["aws:ec2/subnet:Subnet"] == 6
     assert inv["aws:ec2/natGateway:NatGateway"] == 3
-    assert inv["aws:s3/bucket:Bucket"] == 12  # five + two replicas + static + state, backups and their replicas
+    assert inv["aws:s3/bucket:Bucket"] == 13  # five + audit + two replicas + static + state, backups and their replicas
     assert inv["aws:s3/bucketReplicationConfig:BucketReplicationConfig"] == 4  # lake 2 + state 2
     assert inv["aws:costexplorer/costAllocationTag:CostAllocationTag"] == 5
 
@@ -472,3 +472,49 @@ def test_dev_stream_requests_less_cpu_than_its_spark_cores(dev: Recorder, prod: 
     assert (d["driver"]["cores"], d["driver"]["coreRequest"], d["executor"]["coreRequest"]) == (1, "250m", "500m")
     assert "coreRequest" not in p["driver"]
     assert "coreRequest" not in p["executor"]
+
+
+def test_cloudtrail_records_object_reads_and_writes_on_the_event_buckets_into_a_locked_audit_bucket(stack: Recorder):
+    trail = stack.one("aws:cloudtrail/trail:Trail").inputs
+    assert (trail["name"], trail["s3KeyPrefix"], trail["enableLogFileValidation"]) == (
+        "lake-data-events",
+        "cloudtrail",
+        True,
+    )
+    assert trail["s3BucketName"] == "lake-audit-id"
+    assert trail["kmsKeyId"] == "arn:aws:mock:::key/lake-audit-key"
+    (selector,) = trail["advancedEventSelectors"]
+    fields = {f["field"]: f for f in selector["fieldSelectors"]}
+    assert fields["eventCategory"]["equals"] == ["Data"]
+    assert fields["resources.type"]["equals"] == ["AWS::S3::Object"]
+    assert fields["resources.ARN"]["startsWiths"] == [
+        "arn:aws:s3:::lake-raw-bucket/",
+        "arn:aws:s3:::lake-enriched-bucket/",
+        "arn:aws:s3:::lake-dead-letter-bucket/",
+    ]
+    assert fields["resources.ARN"]["notStartsWiths"] == ["arn:aws:s3:::lake-enriched-bucket/_checkpoints/"]
+    assert "readOnly" not in fields  # reads and writes
+    arn = "arn:aws:cloudtrail:eu-west-1:123456789012:trail/lake-data-events"
+    policy = json.loads(stack.one("aws:s3/bucketPolicy:BucketPolicy", "lake-audit").inputs["policy"])
+    by_sid = {s.get("Sid"): s for s in policy["Statement"]}
+    assert by_sid["CloudTrailWrite"]["Resource"] == "arn:aws:s3:::lake-audit-bucket/cloudtrail/*"
+    assert by_sid["CloudTrailWrite"]["Condition"] == {"StringEquals": {"aws:SourceArn": arn}}
+    assert by_sid["DenyLogDeletion"]["Effect"] == "Deny"
+    assert by_sid["DenyLogDeletion"]["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    assert by_sid["DenyInsecureTransport"]["Effect"] == "Deny"
+    key = json.loads(stack.one("aws:kms/key:Key", "lake-audit-key").inputs["policy"])
+    (cloudtrail,) = [s for s in key["Statement"] if s["Sid"] == "CloudTrailEncryptsThisTrail"]
+    assert cloudtrail["Action"] == ["kms:GenerateDataKey*", "kms:DescribeKey"]
+    assert cloudtrail["Condition"] == {"StringEquals": {"aws:SourceArn": arn}}
+
+
+def test_transformer_may_read_access_history_for_the_audit_mart(stack: Recorder):
+    grant = stack.one("snowflake:index/grantDatabaseRole:GrantDatabaseRole").inputs
+    assert (grant["databaseRoleName"], grant["parentRoleName"]) == ('"SNOWFLAKE"."GOVERNANCE_VIEWER"', "TRANSFORMER")
+    on_governance = [
+        r.inputs["privileges"]
+        for r in stack.of_type("snowflake:index/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole")
+        if r.inputs.get("onAccountObject", {}).get("objectName") == "GOVERNANCE"
+        and r.inputs["accountRoleName"] == "TRANSFORMER"
+    ]
+    assert on_governance == [["USAGE", "CREATE SCHEMA"]]
