@@ -231,6 +231,9 @@ class Collector:
             return await self._json(send, 413, {"error": "payload_too_large", "detail": detail}, cors)
         ctx = self._context(scope, headers)
         now = int(time.time() * 1000)
+        batch = self.ingest.fast_events(body, ctx, now, self.cfg.max_events)
+        if batch is not None:
+            return await self._answer(batch, now, send, cors)
         try:
             events = parse_body(body, self.cfg.max_body_bytes, self.cfg.max_events)
         except BodyError as exc:
@@ -243,7 +246,9 @@ class Collector:
             if self.ledger is not None:
                 self.ledger.batch(now, {}, {exc.reason: 1})
             return await self._json(send, 400, {"error": exc.reason, "detail": exc.detail}, cors)
-        batch = self.ingest.events(events, ctx, now)
+        return await self._answer(self.ingest.events(events, ctx, now), now, send, cors)
+
+    async def _answer(self, batch: Batch, now: int, send: Send, cors: Headers) -> int:
         if not await self._deliver(batch.entries):
             return await self._json(
                 send,
