@@ -286,6 +286,9 @@ class Context:
             record = {**s.record, "event_id": str(uuid.uuid4())}
             if "context" in record:
                 record["context"] = {**record["context"], "collector_received_at": now}
+            else:  # a postback: received now, about a sale in the past (the stream dead-letters future events)
+                record["collector_received_at"] = now
+                record["occurred_at"] = min(int(record["occurred_at"]), now - 1000)
             eid = record["event_id"]
             producer.produce(
                 topic[s.event_type],
