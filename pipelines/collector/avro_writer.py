@@ -19,17 +19,32 @@ _pack_double = struct.Struct("<d").pack
 _pack_float = struct.Struct("<f").pack
 
 
-def _long(n: int) -> bytes:
-    """Zig-zag varint of a long."""
-    n = (n << 1) ^ (n >> 63)
-    if n < 0x80:
-        return bytes((n,))
+def _varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_HIGH: dict[int, bytes] = {}  # varints of n >> 14 for big n: ms timestamps share them for ~8 s
+
+
+def _long(n: int) -> bytes:
+    """Zig-zag varint of a long."""
+    n = (n << 1) ^ (n >> 63)
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    high = n >> 14
+    tail = _HIGH.get(high)
+    if tail is None:
+        if len(_HIGH) > 4096:
+            _HIGH.clear()
+        tail = _HIGH[high] = _varint(high)
+    return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80)) + tail
 
 
 _SMALL = [bytes((n << 1,)) for n in range(64)]  # zig-zag varints of 0..63: one byte

@@ -319,3 +319,23 @@ def test_ipv4_fast_path_truncates_exactly_as_ipaddress(raw):
             ip = ip.ipv4_mapped
         want = str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
     assert truncate_ip(raw) == want
+
+
+def test_generated_long_varints_equal_fastavro_over_the_whole_range():
+    import io
+    import random
+
+    import fastavro
+
+    from pipelines.collector.avro_writer import _long
+
+    schema = fastavro.parse_schema("long")
+    rng = random.Random(5)
+    edges = [0, 1, -1, 63, 64, -64, -65, 8191, 8192, -8192, -8193, 2**31 - 1, -(2**31), 2**63 - 1, -(2**63)]
+    values = (
+        edges + [rng.randint(-(2**63), 2**63 - 1) for _ in range(3000)] + [rng.randint(0, 2**42) for _ in range(3000)]
+    )
+    for n in values:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, n)
+        assert _long(n) == buf.getvalue(), n
