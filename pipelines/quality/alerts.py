@@ -147,23 +147,31 @@ def _iso(ts: float | None = None) -> str:
 
 
 class IncidentBook:
-    """Open incidents and history, persisted as JSON."""
+    """Open incidents and history, persisted as JSON in a file and, when given, a Redis key (the
+    CronJob's pod is gone after each run: Redis is what carries the state there; Redis wins)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redis_client: Any = None, redis_key: str | None = None) -> None:
         self.path = path
+        self.redis, self.redis_key = redis_client, redis_key
         self.open: dict[str, Incident] = {}
         self.history: list[dict[str, Any]] = []
-        if path.exists():
-            doc = json.loads(path.read_text())
+        text = redis_client.get(redis_key) if redis_client is not None and redis_key else None
+        if text is None and path.exists():
+            text = path.read_text()
+        if text:
+            doc = json.loads(text)
             self.open = {k: Incident(**v) for k, v in doc.get("open", {}).items()}
             self.history = list(doc.get("history", []))
 
     def save(self) -> None:
+        doc = {"open": {k: asdict(v) for k, v in sorted(self.open.items())}, "history": self.history[-HISTORY:]}
+        text = json.dumps(doc, indent=1, sort_keys=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        doc = {"open": {k: asdict(v) for k, v in sorted(self.open.items())}, "history": self.history[-HISTORY:]}
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        tmp.write_text(text)
         os.replace(tmp, self.path)
+        if self.redis is not None and self.redis_key:
+            self.redis.set(self.redis_key, text)
 
     def update(self, findings: Iterable[Finding], now_s: float, resolve_after: int = 1) -> list[Notification]:
         """Fold one pass's findings in; returns the notifications to send (new alerts, resolutions)."""

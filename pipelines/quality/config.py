@@ -167,6 +167,7 @@ class Locations:
     sns_topics: Mapping[str, str]
     aws_endpoint: str | None
     topic_prefix: str = ""
+    incidents_in_redis: bool = False  # keep the incident book in Redis too (the CronJob: no disk between runs)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Locations:
@@ -195,4 +196,5 @@ class Locations:
             webhook_url=env.get("AA_QUALITY_WEBHOOK_URL") or None,
             sns_topics=sns,
             aws_endpoint=env.get("AA_AWS_ENDPOINT") or None,
+            incidents_in_redis=env.get("AA_QUALITY_INCIDENTS_IN_REDIS", "").lower() in ("1", "true", "yes"),
         )

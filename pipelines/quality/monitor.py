@@ -246,7 +246,11 @@ def run_pass(
         )
         findings += monitors.drift_findings(recent, base, cfg)
 
-    book = alerts.IncidentBook(loc.state_dir / "incidents.json")
+    book = alerts.IncidentBook(
+        loc.state_dir / "incidents.json",
+        client if loc.incidents_in_redis else None,
+        f"{cfg.redis_prefix}:quality:incidents",
+    )
     notes = book.update(findings, now_s, cfg.alerts.resolve_after_passes)
     errors = alerts.deliver(notes, sinks_for(loc), book, cfg.alerts.source)
     book.save()

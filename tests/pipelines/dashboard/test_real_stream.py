@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 
 import duckdb
 import pytest
@@ -28,7 +29,7 @@ from confluent_kafka import Producer
 from pipelines import demo
 from pipelines.contracts.topics import load_topics
 from pipelines.dashboard import realtime
-from pipelines.quality import monitor
+from pipelines.quality import monitor, report
 from pipelines.quality.config import Locations, QualityConfig, load_config
 from tests.conftest import fixed_port, reset_pipeline_state
 
@@ -137,6 +138,16 @@ def test_the_quality_ledger_of_a_clean_workload_balances_exactly_in_every_window
     assert status["incidents"] == []
     assert {w["status"] for w in status["windows"]} == {"balanced"}
     assert sink(loc) == []
+
+    # the daily report of the same numbers (python -m pipelines.quality report --day ...)
+    days = sorted({time.strftime("%Y-%m-%d", time.gmtime(b.minute * 60)) for b in result.balances})
+    built = [report.build_report(date.fromisoformat(d), rules(), loc, monitor.ledger_root(loc)) for d in days]
+    assert sum(r.totals["received"] for r in built) == received
+    assert sum(r.totals["written"] for r in built) == written
+    md, page = report.write_report(built[-1], loc.state_dir)
+    assert f"{built[-1].totals['received']} events received, {built[-1].totals['written']} written" in md.read_text()
+    assert "Every window balances." in page.read_text()
+    assert "1 monitor pass(es); 0 distinct finding(s)" in md.read_text()
 
 
 def test_deleted_lake_files_raise_one_incident_naming_the_lake(pipeline, local_engines, tmp_path):
