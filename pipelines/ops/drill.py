@@ -628,14 +628,14 @@ def _warehouse_tables(con: Any) -> dict[str, str]:
 
 
 def _table_diff(con: Any, table: str) -> int:
-    cols = [
-        r[0]
-        for r in con.execute(
-            f"select column_name from information_schema.columns where table_catalog = 'before' "
-            f"and table_schema || '.' || table_name = '{table}' and column_name not like '%loaded_at%'"
-        ).fetchall()
-    ]
-    sel = ", ".join(f'"{c}"' for c in cols)
+    """Rows of ``table`` that differ between the attached ``before`` and ``after`` databases, ignoring
+    load timestamps; floating-point ratios are compared to 9 decimals (a rebuild may sum in another
+    order and differ in the last bit)."""
+    cols = con.execute(
+        f"select column_name, data_type from information_schema.columns where table_catalog = 'before' "
+        f"and table_schema || '.' || table_name = '{table}' and column_name not like '%loaded_at%'"
+    ).fetchall()
+    sel = ", ".join(f'round("{c}", 9)' if t in ("DOUBLE", "FLOAT", "REAL") else f'"{c}"' for c, t in cols)
     row = con.execute(
         f"select count(*) from ((select {sel} from before.{table} except all select {sel} from after.{table}) "
         f"union all (select {sel} from after.{table} except all select {sel} from before.{table}))"
