@@ -51,6 +51,11 @@ if [ ! -x "$TOOLS/hey" ]; then
   GOBIN="$TOOLS" GOFLAGS=-mod=mod go install github.com/rakyll/hey@v0.1.4
 fi
 
+# DataHub's CLI for the catalog recipes: its own environment (its dbt extra pins a sqlglot the
+# project's lock cannot share); the version is pipelines/catalog/__main__.py's DATAHUB_VERSION.
+say "caching DataHub's CLI (acryl-datahub, isolated uv tool environment)"
+$UV tool run --from 'acryl-datahub[dbt,snowflake]==1.7.0.17' datahub version >/dev/null
+
 if [ -f tracer/package.json ]; then
   if [ ! -d tracer/node_modules ] || [ tracer/package-lock.json -nt tracer/node_modules/.package-lock.json ]; then
     say "installing the tracer's npm packages"
