@@ -2,7 +2,7 @@
 runbook's commands and reports the time to recover and the acknowledged events lost (must be 0).
 
     python -m pipelines.ops.drill                 # every drill (make drill)
-    python -m pipelines.ops.drill redis schema    # some
+    python -m pipelines.ops.drill redis schema    # some (load-broker restarts the drill engines first)
     python -m pipelines.ops.drill --list
 
 | drill | enacted | recovered with | verified |
@@ -13,6 +13,7 @@ runbook's commands and reports the time to recover and the acknowledged events l
 | ``redis`` | ``FLUSHDB`` of the stream's Redis | ``python -m pipelines.ops.redis_state rebuild`` | every key equal to before (hash fields, HLL counts, ledger, markers) |
 | ``warehouse`` | a day's rows deleted from every staging model and mart | ``python -m pipelines.batch backfill`` of that day | every table equal to before |
 | ``schema`` | an incompatible change to ``schemas/affiliate_click.avsc`` | the compatibility gate refuses it; the revert passes | gate exit codes and the named field |
+| ``load-broker`` | ``kill -9`` of the broker during the 10x (peak) Locust profile (``pipelines.traffic.load``) | broker restart; the stream catches up | Kafka holds every record Locust's tally expects; the quality ledger (``pipelines.quality.ledger``) balances in every window |
 
 Engines run on their own ports (``AA_DRILL_PORT_BASE``, default 24000: Kafka +0/+1, Redis +2,
 moto +3, collector +10) with state under ``.local/drill/`` (``AA_DRILL_DIR``), so a running demo or
@@ -193,7 +194,7 @@ class Context:
     def collector_url(self) -> str:
         return f"http://127.0.0.1:{self.collector_port}"
 
-    def start_collector(self, journal: Path) -> subprocess.Popen[bytes]:
+    def start_collector(self, journal: Path, **extra: Any) -> subprocess.Popen[bytes]:
         salt = self.work / "ip-salt.secret"
         if not salt.exists():
             salt.write_text(secrets.token_hex(32))
@@ -208,6 +209,7 @@ class Context:
             "journal_dir": str(journal),
             "delivery_timeout_ms": 2000,
             "probe_interval_s": 0.5,
+            **extra,
         }
         cfg_file = self.work / "collector.json"
         cfg_file.write_text(json.dumps(config))
@@ -303,22 +305,22 @@ class Context:
 
     # ------------------------------------------------------------ stream
 
-    def stream_args(self, *extra: str) -> list[str]:
+    def stream_args(self, *extra: str, lake: str = "lake", checkpoint: str = "checkpoint") -> list[str]:
         return [
             "-m",
             "pipelines.streaming",
             "run",
             "--lake-dir",
-            str(self.work / "lake"),
+            str(self.work / lake),
             "--checkpoint-dir",
-            str(self.work / "checkpoint"),
+            str(self.work / checkpoint),
             "--registry-name",
             self.registry_name,
             *extra,
         ]
 
-    def run_stream_once(self, timeout_s: float = 600) -> None:
-        proc = self.spawn("stream", self.stream_args("--available-now"))
+    def run_stream_once(self, timeout_s: float = 600, **dirs: str) -> None:
+        proc = self.spawn("stream", self.stream_args("--available-now", **dirs))
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -750,6 +752,129 @@ def drill_schema(ctx: Context) -> DrillResult:
     )
 
 
+def drill_load_broker(ctx: Context, duration_s: int = 45) -> DrillResult:
+    """10x (peak) Locust load while the broker is killed; the quality ledger balances afterwards."""
+    from pipelines.quality import ledger
+    from pipelines.traffic.load import NETWORKS, run_locust
+
+    if ctx.manage_engines:  # a clean Kafka and Redis: the ledger then sees only this drill's minutes
+        ctx.stop_procs()
+        engines.down(ctx.cfg)
+        ctx._codec = None
+        ctx.setup()
+        ctx.streamed = False
+    for d in ("lb-lake", "lb-checkpoint", "journal-load"):
+        shutil.rmtree(ctx.work / d, ignore_errors=True)
+    signing_key, network_secret = secrets.token_hex(16), secrets.token_hex(16)
+    collector = ctx.start_collector(
+        ctx.work / "journal-load",
+        allowed_origins=["https://site-bestlaptops.example", "https://site-coffeegear.example"],
+        redirect_domains={"amazon.com": {"subid_param": "tag"}, "bestbuy.com": {}, "walmart.com": {}},
+        redirect_signing_key=signing_key,
+        postback_networks={n: {"secret": network_secret} for n in NETWORKS},
+        ledger_redis_url=ctx.cfg.redis_url,
+        ledger_flush_interval_s=0.5,
+    )
+    env = {
+        **ctx.env(),
+        "AA_TRAFFIC_SIGNING_KEY": signing_key,
+        "AA_TRAFFIC_NETWORK_SECRETS": json.dumps(dict.fromkeys(NETWORKS, network_secret)),
+    }
+    report_file = ctx.work / "locust-report.json"
+    report_file.unlink(missing_ok=True)
+    start_minute = ledger.now_minute()
+    result: dict[str, int] = {}
+    locust = threading.Thread(
+        target=lambda: result.update(
+            rc=run_locust(ctx.collector_url, "peak", f"{duration_s}s", report_file, env, 0.01, 50.0)
+        )
+    )
+    locust.start()
+    try:
+        time.sleep(duration_s / 4)  # the load runs before the failure
+        pid = int((ctx.cfg.state_dir / "kafka.pid").read_text())
+        say(f"kill -9 broker (pid {pid}) under the 10x profile")
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        poll(lambda: ctx.collector_metric("collector_records_spilled_total") >= 20, "20 records spilled", 60)
+        spilled = ctx.collector_metric("collector_records_spilled_total")
+        engines.start_kafka(ctx.cfg)
+        poll(
+            lambda: (
+                http_status(f"{ctx.collector_url}/readyz") == 200
+                and ctx.collector_metric("collector_journal_bytes") == 0
+            ),
+            "collector ready with its journal drained",
+            120,
+            0.2,
+        )
+        t1 = time.monotonic()
+        locust.join(duration_s + 120)
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(30)
+        ctx.procs.remove(collector)
+    verdict = json.loads(report_file.read_text()) if report_file.exists() else {}
+    expected = Counter(verdict.get("tally", {}).get("expected_records", {}))
+    ctx.run_stream_once(lake="lb-lake", checkpoint="lb-checkpoint")
+    end_minute = ledger.now_minute() + 1
+    led = ledger.collect(
+        redis_client=ctx.redis(),
+        prefix="aa",
+        start=start_minute,
+        end=end_minute,
+        kafka_bootstrap=ctx.cfg.kafka_bootstrap,
+        lake_dir=ctx.work / "lb-lake",
+    )
+    windows = ledger.balance(led, time.time() + 3600, 0, 0, check_warehouse=False)
+    statuses = Counter(w.status for w in windows)
+    unbalanced = [w.row() for w in windows if w.status == "unbalanced"]
+    accepted = sum(w.accepted for w in windows)
+    written = sum(w.written for w in windows)
+    totals = _topic_totals(ctx)
+    lost = sum(max(n - totals.get(t, 0), 0) for t, n in expected.items())
+    return DrillResult(
+        "load-broker",
+        not unbalanced and statuses.get("balanced", 0) > 0 and lost == 0 and bool(expected),
+        t1 - t0,
+        sum(expected.values()),
+        lost,
+        0,
+        {
+            "locust_exit": result.get("rc"),
+            "requests": verdict.get("requests"),
+            "error_rate": verdict.get("error_rate"),
+            "p99_ms": verdict.get("p99_ms"),
+            "spilled": int(spilled),
+            "windows": dict(statuses),
+            "accepted": accepted,
+            "written": written,
+            "unbalanced": unbalanced[:3],
+        },
+    )
+
+
+def _topic_totals(ctx: Context) -> dict[str, int]:
+    """Records per event type in the (fresh) topics: the high watermarks."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from pipelines.contracts.topics import load_topics
+
+    consumer = Consumer({"bootstrap.servers": ctx.cfg.kafka_bootstrap, "group.id": f"drill-{uuid.uuid4()}"})
+    try:
+        md = consumer.list_topics(timeout=10)
+        out: dict[str, int] = {}
+        for s in load_topics():
+            name = f"{ctx.topic_prefix}{s.name}"
+            out[s.event_type] = sum(
+                consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                for p in md.topics[name].partitions
+            )
+        return out
+    finally:
+        consumer.close()
+
+
 DRILLS: dict[str, Callable[[Context], DrillResult]] = {
     "schema": drill_schema,
     "broker": drill_broker,
@@ -757,6 +882,7 @@ DRILLS: dict[str, Callable[[Context], DrillResult]] = {
     "stream": drill_stream,
     "redis": drill_redis,
     "warehouse": drill_warehouse,
+    "load-broker": drill_load_broker,
 }
 
 

@@ -52,7 +52,7 @@ def test_collector_drill_sigterm_under_load_loses_no_acknowledged_event(ctx):
 def test_drill_cli_lists_every_drill_and_refuses_unknown_names(capsys):
     assert drill.main(["--list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == ["schema", "broker", "collector", "stream", "redis", "warehouse"]
+    assert listed == ["schema", "broker", "collector", "stream", "redis", "warehouse", "load-broker"]
     assert drill.main(["nope"]) == 2
     assert "unknown drill(s) nope" in capsys.readouterr().err
 
