@@ -231,7 +231,7 @@ class Collector:
             return await self._json(send, 413, {"error": "payload_too_large", "detail": detail}, cors)
         ctx = self._context(scope, headers)
         now = int(time.time() * 1000)
-        batch = self.ingest.fast_events(body, ctx, now, self.cfg.max_events)
+        batch = self.ingest.fast_events(body, ctx, now, self.cfg.max_events) if self.cfg.fast_path else None
         if batch is not None:
             return await self._answer(batch, now, send, cors)
         try:

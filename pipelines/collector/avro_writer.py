@@ -50,6 +50,33 @@ def _long(n: int) -> bytes:
 _SMALL = [bytes((n << 1,)) for n in range(64)]  # zig-zag varints of 0..63: one byte
 
 
+# Encoded strings by value: events of a batch repeat most context values (site, page, UTM, user
+# agent, geo), so each is encoded once. Bounded; UUIDs (unique per event) are not cached.
+_CACHEABLE = 256
+_S: dict[str, bytes] = {}
+_NS: dict[str | None, bytes] = {None: b"\x00"}
+
+
+def _s(v: str) -> bytes:
+    b = v.encode()
+    out = (_SMALL[len(b)] if len(b) < 64 else _long(len(b))) + b
+    if len(v) <= _CACHEABLE:
+        if len(_S) > 20_000:
+            _S.clear()
+        _S[v] = out
+    return out
+
+
+def _ns(v: str) -> bytes:
+    out = b"\x02" + _s(v)
+    if len(v) <= _CACHEABLE:
+        if len(_NS) > 20_000:
+            _NS.clear()
+            _NS[None] = b"\x00"
+        _NS[v] = out
+    return out
+
+
 def _str(s: str) -> bytes:
     b = s.encode("utf-8")
     return _long(len(b)) + b
@@ -64,6 +91,10 @@ class _Gen:
             "_pd": _pack_double,
             "_pf": _pack_float,
             "_SMALL": _SMALL,
+            "_S": _S,
+            "_NS": _NS,
+            "_s": _s,
+            "_ns": _ns,
         }
         self.n = 0
 
@@ -81,6 +112,9 @@ class _Gen:
             if len(schema) != 2 or len(non_null) != 1:
                 raise ValueError(f"unsupported union {schema!r}")
             null_index = schema.index("null")
+            if null_index == 0 and non_null[0] == "string":  # ["null", "string"]: one cached lookup
+                self.emit(depth, f"out += _NS.get({expr}) or _ns({expr})")
+                return
             v = self.var("u")
             self.emit(depth, f"{v} = {expr}")
             self.emit(depth, f"if {v} is None:")
@@ -110,6 +144,8 @@ class _Gen:
             self.emit(depth, f"out += _pd({expr})")
         elif kind == "float":
             self.emit(depth, f"out += _pf({expr})")
+        elif kind == "string" and spec.get("logicalType") != "uuid":
+            self.emit(depth, f"out += _S.get({expr}) or _s({expr})")
         elif kind == "string":
             y, n = self.var("y"), self.var("n")
             self.emit(depth, f"{y} = {expr}.encode()")

@@ -52,6 +52,9 @@ class CollectorConfig(BaseModel):
     max_body_bytes: int = Field(default=262_144, ge=1024, le=8_388_608)
     max_events: int = Field(default=200, ge=1, le=10_000)
     allowed_origins: list[str] = Field(default_factory=list, description="Site origins allowed by CORS.")
+    fast_path: bool = Field(
+        default=True, description="Decode valid batches in one msgspec pass; false forces the per-event path."
+    )
     client_ip_header: Literal["none", "cloudfront-viewer-address", "x-forwarded-for"] = "none"
     # --- privacy
     ip_salt: SecretStr | None = None
