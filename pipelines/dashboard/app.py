@@ -5,6 +5,7 @@ Routes:
     GET /assets/<file>          app.js, app.css (built by ``npm --prefix pipelines/dashboard/web run build``)
     GET /api/stream             Server-Sent Events: one real-time snapshot every ``push_interval_s``
     GET /api/realtime           the current snapshot as JSON
+    GET /api/quality            the event ledger per minute (live) and the quality monitor's open incidents
     GET /api/explore/options    allow-listed metrics and dimensions, dates the mart covers
     GET /api/explore            metric, dimension, date range -> rows and daily series (400 on a bad parameter)
     GET /api/explore.csv        the same rows as CSV
@@ -26,7 +27,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from pipelines.dashboard import explorer, realtime
+from pipelines.dashboard import explorer, quality, realtime
 from pipelines.dashboard.config import DashboardConfig
 from pipelines.dashboard.logs import log
 from pipelines.dashboard.metrics import Metrics
@@ -152,6 +153,8 @@ class Dashboard:
                 status = await self._stream(receive, send)
             elif path == "/api/realtime":
                 status = await self._json(send, 200, await self.snapshot())
+            elif path == "/api/quality":
+                status = await self._json(send, 200, await self.quality())
             elif path == "/api/explore/options":
                 status = await self._options(send)
             elif path in ("/api/explore", "/api/explore.csv"):
@@ -200,6 +203,13 @@ class Dashboard:
         if age is not None:
             self.metrics.data_age.set(age)
         return snap
+
+    async def quality(self) -> dict[str, Any]:
+        try:
+            return await quality.read_async(self.redis, self.cfg.redis_prefix, self.clock(), self.cfg.window_minutes)
+        except Exception as exc:  # Redis down: say so, keep serving
+            log("redis_unavailable", level="warning", error=f"{type(exc).__name__}: {exc}", view="quality")
+            return {"now": round(self.clock(), 3), "error": f"redis unavailable: {type(exc).__name__}"}
 
     async def _pump(self) -> None:
         """Read a snapshot every interval while someone listens; wake every stream on a new one."""

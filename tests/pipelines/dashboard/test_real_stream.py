@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 
 from pipelines import demo
 from pipelines.contracts.topics import load_topics
-from pipelines.dashboard import realtime
+from pipelines.dashboard import quality, realtime
 from pipelines.quality import monitor, report
 from pipelines.quality.config import Locations, QualityConfig, load_config
 from tests.conftest import fixed_port, reset_pipeline_state
@@ -177,7 +177,9 @@ def _snapshot(redis_url: str) -> dict:
     return realtime.read(redis.Redis.from_url(redis_url), realtime.Window("aa", time.time(), 60), 300)
 
 
-def test_dashboard_shows_the_real_stream_and_the_dbt_warehouse(browser, pipeline, local_engines):
+def test_dashboard_shows_the_real_stream_the_dbt_warehouse_and_the_quality_ledger(
+    browser, pipeline, local_engines, tmp_path
+):
     url = pipeline.start_dashboard()
     try:
         snap = _snapshot(local_engines.redis_url)
@@ -218,8 +220,41 @@ def test_dashboard_shows_the_real_stream_and_the_dbt_warehouse(browser, pipeline
             for value, number in want.items():
                 assert got[value] == (pytest.approx(number, rel=1e-9) if number is not None else None)
             assert got, f"the warehouse has no {metric} by {dimension} for {yesterday}..{today}"
+
+        # the data-quality tab: the live ledger as Redis holds it, and the monitor's open incidents
+        lake = tmp_path / "lake"
+        shutil.copytree(pipeline.lake, lake)
+        next(iter(sorted(lake.glob("event_type=page_view/*/*/*.parquet")))).unlink()
+        hourly = rules(ledger={"warehouse_lag_allowance_minutes": 600})  # the second traffic awaits the next build
+        broken = monitor.run_pass(hourly, locations(pipeline, local_engines, "dash", lake_dir=lake), time.time() + 150)
+        opened = sorted(i.key for i in broken.open_incidents)
+        assert opened
+        assert all(k.startswith("ledger/lake/page_view/") for k in opened)
+        browser.call("goto", url=url + "#quality")
+        browser.wait(
+            f"document.querySelector('[data-k=q_incidents]').textContent === '{len(opened)}'", "the open incidents"
+        )
+        live = quality.read(redis.Redis.from_url(local_engines.redis_url), "aa", time.time(), 60)
+        shown = browser.eval(QUALITY_SHOWN)
+        assert shown["received"] == str(live["totals"]["received"]) != "0"
+        assert shown["written"] == str(live["totals"]["written"])
+        assert sorted(shown["incidents"]) == opened
+        assert "lake" in shown["hops"]
+        assert shown["alert"] is False  # the banner shows: some window does not balance
+        monitor.run_pass(hourly, locations(pipeline, local_engines, "dash"), time.time() + 160)  # the real lake
+        browser.wait("document.querySelector('[data-k=q_incidents]').textContent === '0'", "the incidents resolved")
+        assert browser.eval(QUALITY_SHOWN)["alert"] is True
     finally:
         browser.call("goto", url="about:blank")
+
+
+QUALITY_SHOWN = """(() => ({
+  received: document.querySelector('[data-k=q_received]').dataset.v,
+  written: document.querySelector('[data-k=q_written]').dataset.v,
+  incidents: [...document.querySelectorAll('table[data-t=incidents] tbody td[data-c=key]')].map((td) => td.textContent),
+  hops: [...document.querySelectorAll('table[data-t=ledger] tbody td[data-c=hop]')].map((td) => td.textContent),
+  alert: document.querySelector('#q-alert').hidden,
+}))()"""
 
 
 # runs last: it leaves records on Kafka that the stream never reads
