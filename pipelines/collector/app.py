@@ -56,6 +56,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    # a content-length spares the chunked framing (and its second write) of every answer
+    if status != 204:  # a 204 carries no content-length (RFC 9110)
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
