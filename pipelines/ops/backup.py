@@ -395,6 +395,13 @@ def _snowflake_connection() -> Any:
     )
 
 
+def kafka_config(extra_json: str | None) -> dict[str, Any]:
+    """The platform's Kafka authentication (``AA_KAFKA_AUTH``: MSK IAM in the cloud) plus ``--client-config``."""
+    from pipelines import kafka_auth
+
+    return {**kafka_auth.client_config(), **(json.loads(extra_json) if extra_json else {})}
+
+
 def _pulumi_export() -> Callable[[str], dict[str, Any]] | None:
     if shutil.which("pulumi") is None:
         return None
@@ -421,7 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--endpoint-url", default=None, help="S3 endpoint (moto locally); default AA_AWS_ENDPOINT")
     ex = sub.add_parser("export", parents=[common], help="write a backup to the bucket")
     ex.add_argument("--glue-endpoint", default=os.environ.get("AA_GLUE_ENDPOINT"))
-    ex.add_argument("--registry-name", default=os.environ.get("AA_REGISTRY_NAME", "affiliate-analytics"))
+    ex.add_argument(
+        "--registry-name",
+        default=os.environ.get("AA_REGISTRY_NAME") or os.environ.get("AA_SCHEMA_REGISTRY", "affiliate-analytics"),
+    )
     ex.add_argument("--bootstrap-servers", default=os.environ.get("AA_KAFKA_BOOTSTRAP"))
     ex.add_argument("--client-config", default=None, help="JSON of extra librdkafka settings (MSK)")
     ex.add_argument("--rules-file", type=Path, default=RULES_FILE)
@@ -433,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     re_.add_argument("--out", type=Path, required=True)
     re_.add_argument("--apply", default="", help="comma list of registry, topics, rules")
     re_.add_argument("--glue-endpoint", default=os.environ.get("AA_GLUE_ENDPOINT"))
-    re_.add_argument("--registry-name", default=os.environ.get("AA_REGISTRY_NAME", "affiliate-analytics"))
+    re_.add_argument(
+        "--registry-name",
+        default=os.environ.get("AA_REGISTRY_NAME") or os.environ.get("AA_SCHEMA_REGISTRY", "affiliate-analytics"),
+    )
     re_.add_argument("--bootstrap-servers", default=os.environ.get("AA_KAFKA_BOOTSTRAP"))
     re_.add_argument("--client-config", default=None)
     re_.add_argument("--replication-factor", type=int, default=1)
@@ -448,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.contracts.registry import glue_client
             from pipelines.contracts.topics import admin_client
 
-            extra = json.loads(args.client_config) if args.client_config else None
+            extra = kafka_config(args.client_config)
             src = Sources(
                 stack=args.stack,
                 glue=glue_client(args.glue_endpoint),
@@ -500,7 +513,7 @@ def _restore(args: argparse.Namespace, manifest: dict[str, Any], files: dict[str
     if "topics" in wanted:
         from pipelines.contracts.topics import admin_client
 
-        extra = json.loads(args.client_config) if args.client_config else None
+        extra = kafka_config(args.client_config)
         doc = json.loads(files["topics.json"])
         applied["topics"] = restore_topics(admin_client(args.bootstrap_servers, extra), doc, args.replication_factor)
     if "rules" in wanted:

@@ -343,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bootstrap-servers", default=os.environ.get("AA_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
     common.add_argument("--glue-endpoint", default=os.environ.get("AA_GLUE_ENDPOINT"))
-    common.add_argument("--registry-name", default=os.environ.get("AA_REGISTRY_NAME", "affiliate-analytics"))
+    common.add_argument(
+        "--registry-name",
+        default=os.environ.get("AA_REGISTRY_NAME") or os.environ.get("AA_SCHEMA_REGISTRY", "affiliate-analytics"),
+    )
     common.add_argument("--client-config", default=None, help="JSON of extra librdkafka settings (MSK)")
     common.add_argument("--skip-existing", action="store_true", help="skip event ids already in the target topics")
     common.add_argument("--dry-run", action="store_true", help="read, deduplicate and count; produce nothing")
@@ -356,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     journal = sub.add_parser("journal", parents=[common], help="replay a collector journal's undelivered frames")
     journal.add_argument("--journal-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    extra = json.loads(args.client_config) if args.client_config else {}
+    from pipelines import kafka_auth
+
+    extra = {**kafka_auth.client_config(), **(json.loads(args.client_config) if args.client_config else {})}
 
     def progress(doc: dict[str, Any]) -> None:
         print(json.dumps(doc), file=sys.stderr, flush=True)
