@@ -107,6 +107,7 @@ class Context:
         self._codec: Any = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.streamed = False
+        self.dirty = False  # a drill has run on these engines
 
     @classmethod
     def from_env(cls) -> Context:
@@ -757,7 +758,7 @@ def drill_load_broker(ctx: Context, duration_s: int = 45) -> DrillResult:
     from pipelines.quality import ledger
     from pipelines.traffic.load import NETWORKS, run_locust
 
-    if ctx.manage_engines:  # a clean Kafka and Redis: the ledger then sees only this drill's minutes
+    if ctx.manage_engines and ctx.dirty:  # a clean Kafka and Redis: the ledger then sees only this drill's minutes
         ctx.stop_procs()
         engines.down(ctx.cfg)
         ctx._codec = None
@@ -898,6 +899,7 @@ def run(ctx: Context, names: list[str]) -> list[DrillResult]:
             except Exception as exc:  # a failed drill is reported, the others still run
                 result = DrillResult(name, False, time.monotonic() - t0, 0, -1, error=f"{type(exc).__name__}: {exc}")
             ctx.stop_procs()
+            ctx.dirty = True
             print(json.dumps(result.as_dict()), flush=True)
             results.append(result)
     finally:
@@ -907,11 +909,11 @@ def run(ctx: Context, names: list[str]) -> list[DrillResult]:
 
 def render(results: list[DrillResult]) -> str:
     lines = [
-        f"{'drill':<11}{'result':<8}{'recovery s':>11}{'acknowledged':>14}{'lost':>6}{'dup':>5}",
+        f"{'drill':<13}{'result':<8}{'recovery s':>11}{'acknowledged':>14}{'lost':>6}{'dup':>5}",
     ]
     for r in results:
         lines.append(
-            f"{r.name:<11}{'ok' if r.ok else 'FAILED':<8}{r.recovery_s:>11.2f}{r.acknowledged:>14}"
+            f"{r.name:<13}{'ok' if r.ok else 'FAILED':<8}{r.recovery_s:>11.2f}{r.acknowledged:>14}"
             f"{r.lost if r.lost >= 0 else '?':>6}{r.duplicates:>5}" + (f"  {r.error}" if r.error else "")
         )
     return "\n".join(lines)
@@ -926,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for name, fn in DRILLS.items():
-            print(f"{name:<11}{(fn.__doc__ or '').strip()}")
+            print(f"{name:<13}{(fn.__doc__ or '').strip()}")
         return 0
     unknown = [n for n in args.drills if n not in DRILLS]
     if unknown:

@@ -65,7 +65,7 @@ def test_report_table_shows_recovery_time_and_events_lost_per_drill():
         ]
     )
     assert table.splitlines() == [
-        "drill      result   recovery s  acknowledged  lost  dup",
-        "broker     ok            18.77         31290     0    0",
-        "stream     FAILED         3.00             0     ?    0  TimeoutError: x",
+        "drill        result   recovery s  acknowledged  lost  dup",
+        "broker       ok            18.77         31290     0    0",
+        "stream       FAILED         3.00             0     ?    0  TimeoutError: x",
     ]
