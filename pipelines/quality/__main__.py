@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.quality import monitor, report
-from pipelines.quality.config import ConfigError, Locations, load_config
+from pipelines.quality.config import ConfigError, load_config
 
 
 def _day(text: str) -> date:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loc = Locations.from_env()
+    loc = monitor.locations_from(args)
     day = args.day or report.yesterday()
     built = report.build_report(day, cfg, loc, monitor.ledger_root(loc))
     md, page = report.write_report(built, loc.state_dir)

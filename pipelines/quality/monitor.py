@@ -20,6 +20,7 @@ retried next pass), 2 on bad configuration.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -295,6 +296,28 @@ def record_run(state_dir: Path, result: PassResult) -> Path:
     return path
 
 
+def add_location_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that override the environment's locations (``make demo`` keeps everything in its work dir)."""
+    for flag, what in (
+        ("--state-dir", "AA_QUALITY_STATE_DIR"),
+        ("--lake-dir", "AA_LAKE_DIR"),
+        ("--warehouse", "AA_WAREHOUSE_PATH"),
+        ("--batch-dir", "AA_BATCH_DIR"),
+    ):
+        parser.add_argument(flag, type=Path, default=None, help=f"default: {what}")
+
+
+def locations_from(args: argparse.Namespace) -> Locations:
+    loc = Locations.from_env()
+    changes: dict[str, Any] = {}
+    if args.state_dir is not None:
+        changes.update(state_dir=args.state_dir, sink_file=args.state_dir / "alerts.jsonl")
+    for name, attr in (("lake_dir", "lake_dir"), ("warehouse", "warehouse_path"), ("batch_dir", "batch_dir")):
+        if getattr(args, name) is not None:
+            changes[attr] = getattr(args, name)
+    return dataclasses.replace(loc, **changes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.quality.monitor", description=(__doc__ or "").split("\n\n")[0]
@@ -303,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, default=None, help="rules file (default: AA_QUALITY_CONFIG or the packaged one)"
     )
     parser.add_argument("--now", type=float, default=None, help="evaluate as of this epoch second (replays, tests)")
+    add_location_flags(parser)
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loc = Locations.from_env()
+    loc = locations_from(args)
     t0 = time.monotonic()
     result = run_pass(cfg, loc, args.now)
     log("quality_pass", seconds=round(time.monotonic() - t0, 2), **result.summary())

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -148,6 +151,23 @@ def test_the_quality_ledger_of_a_clean_workload_balances_exactly_in_every_window
     assert f"{built[-1].totals['received']} events received, {built[-1].totals['written']} written" in md.read_text()
     assert "Every window balances." in page.read_text()
     assert "1 monitor pass(es); 0 distinct finding(s)" in md.read_text()
+
+    # the CronJob's entry point, as make demo runs it (locations from the environment and flags)
+    env = {
+        **os.environ,
+        **local_engines.env(),
+        "AA_LAKE_DIR": str(pipeline.lake),
+        "AA_WAREHOUSE_PATH": str(pipeline.warehouse),
+    }
+    cron = subprocess.run(
+        [sys.executable, "-m", "pipelines.quality.monitor", "--state-dir", str(pipeline.work / "cron"), "--batch-dir",
+         str(pipeline.work / "batch"), "--now", str(time.time() + 150)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert cron.returncode == 0, cron.stderr
+    summary = json.loads(cron.stdout.strip().splitlines()[-1])
+    assert (summary["received"], summary["written"], summary["findings"]) == (received, written, 0)
+    assert set(summary["status"]) == {"balanced"}
 
 
 def test_deleted_lake_files_raise_one_incident_naming_the_lake(pipeline, local_engines, tmp_path):
