@@ -221,12 +221,14 @@ class Planner:
             out[-1].append(s)
         return out
 
-    def sessions(self, n_sessions: int | None) -> Iterator[list[Call]]:
+    def sessions(self, n_sessions: int | None, *, first_index: int = 0) -> Iterator[list[Call]]:
+        """Calls session by session; ``first_index`` shifts the session numbers that pick crawlers
+        and invalid calls (a load test's visitors each start elsewhere, so short runs see them too)."""
         if n_sessions is not None:
             groups: Iterator[list[Sample]] = iter(self.samples(n_sessions))
         else:
             groups = self._endless()
-        for i, group in enumerate(groups):
+        for i, group in enumerate(groups, start=first_index):
             yield self.session_calls(i, group)
         if n_sessions is not None and self.profile.repeat_first_click and self._first_click is not None:
             assert self._first_click_headers is not None
