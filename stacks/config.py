@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from infra.artifacts import ArtifactsConfig
 from infra.cache import CacheConfig
+from infra.catalog import CatalogConfig
 from infra.cdn import CdnConfig
 from infra.component import Settings
 from infra.kafka import KafkaConfig
@@ -74,6 +75,7 @@ class StackConfig(Settings):
     observability: ObservabilityConfig
     warehouse: WarehouseConfig
     cdn: CdnConfig
+    catalog: CatalogConfig = CatalogConfig()
     state: StateConfig
 
 

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.artifacts import Artifacts
 from infra.cache import Cache
+from infra.catalog import Catalog, recipes
 from infra.cdn import Cdn
 from infra.contracts import AvroContract, TopicMap, load_schemas, load_topics
 from infra.kafka import Kafka
@@ -341,6 +342,15 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         event_prefix=config.lake.event_prefix,
         opts=pulumi.ResourceOptions(providers=[provider, sf_provider]),
         protect_stateful=protect,
+    )
+    Catalog(
+        "catalog",
+        config.catalog,
+        artifacts.image,
+        config.tags.environment,
+        f"{config.warehouse.organization_name}-{config.warehouse.account_name}",
+        recipes(REPO_ROOT),
+        opts=pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[workloads, kubernetes]),
     )
     return Platform(
         network=network,
