@@ -64,5 +64,5 @@ def test_dev_can_send_to_a_datahub_elsewhere():
 
 
 def test_deploying_datahub_and_naming_another_is_a_config_error():
-    with pytest.raises(ValidationError, match="set either deployDataHub .* or gmsUrl .*, not both"):
+    with pytest.raises(ValidationError, match=r"set either deployDataHub .* or gmsUrl .*, not both"):
         CatalogConfig.model_validate({"deployDataHub": True, "gmsUrl": "https://datahub.example.com"})
