@@ -20,7 +20,9 @@ Uses the engines of ``make up`` (started if needed, stopped again if this run st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -121,6 +123,37 @@ class Bench:
         admin_client(self.cfg.kafka_bootstrap).delete_topics([*self.topics.values(), self.dlq])
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+    return out
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants (the Spark JVM and its
+    Python workers): what a variant costs whatever else runs on the shared machine."""
+    total, stack, seen = 0.0, [pid], set()
+    tick = os.sysconf("SC_CLK_TCK")
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+        stack += _children(p)
+    return total
+
+
 def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
     out = []
     for p in progress:
@@ -135,6 +168,8 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
     from pyspark.sql import DataFrame
 
     results: dict[str, Any] = {}
+    cpu: dict[str, float] = {}
+    jvm_pid = int(spark._jvm.java.lang.ProcessHandle.current().pid())  # type: ignore[union-attr]
 
     def count_only(df: DataFrame, _batch_id: int) -> None:
         df.count()
@@ -146,7 +181,9 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
             .foreachBatch(count_only)
             .start()
         )
+        c0 = process_tree_cpu_s(jvm_pid)
         q.awaitTermination()
+        cpu[name] = process_tree_cpu_s(jvm_pid) - c0
         results[name] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
 
     cfg = bench.stream_config(tmp / "full", available_now=True, max_offsets_per_trigger=batch)
@@ -166,9 +203,11 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
             tmp / f"full-{decode}", available_now=True, max_offsets_per_trigger=batch, jvm_decode=jvm
         )
         q = job.start(spark, full_cfg)
+        c0 = process_tree_cpu_s(jvm_pid)
         q.awaitTermination()
+        cpu[f"full_{decode}"] = process_tree_cpu_s(jvm_pid) - c0
         results[f"full_{decode}"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
-    return results
+    return {"rates": results, "cpu_s": cpu}
 
 
 def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int) -> dict[str, float]:
@@ -226,14 +265,20 @@ def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40
         produced = bench.produce(events, seed=1)
         print(f"produced {produced} events in {time.monotonic() - t0:.1f}s")
         spark = job.build_spark(bench.stream_config(tmp))
-        rates = throughput(spark, bench, tmp, batch)
+        measured = throughput(spark, bench, tmp, batch)
+        rates = measured["rates"]
         report["events"] = produced
         for name, rows in rates.items():
             steady = [r for _, r in rows[1:]] or [r for _, r in rows]
+            cpu_us = measured["cpu_s"][name] / produced * 1e6
             report[name] = {
                 "batches": len(rows),
                 "first_batch_events_per_s": round(rows[0][1]) if rows else None,
                 "steady_events_per_s": round(statistics.median(steady)) if steady else None,
+                # CPU of the whole backlog (first batch included) per event, and the rate two
+                # dedicated cores would reach at that cost: independent of the machine's other load
+                "cpu_us_per_event": round(cpu_us, 1),
+                "events_per_s_on_2_idle_cores": round(2e6 / cpu_us),
             }
         for name in rates:
             report[name]["vs_baseline"] = round(

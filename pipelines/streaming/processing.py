@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.contracts.errors import ContractError
 from pipelines.streaming import enrichment, validation
@@ -177,7 +178,7 @@ def decode_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> I
         now_ms = int(time.time() * 1000)
         values = batch.column("value").to_pylist()
         results = [process_record(v or b"", codec, now_ms, params.policy) for v in values]
-        yield _output(batch, values, results)
+        yield _output(batch, values.__getitem__, results)
 
 
 @lru_cache(maxsize=4096)
@@ -204,14 +205,19 @@ def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) 
         if batch.num_rows == 0:
             continue
         now_ms = int(time.time() * 1000)
-        cols = batch.to_pydict()
-        values = cols["value"]
+        # the record bytes and the JVM's JSON stay in Arrow: only the rule fields become Python
+        cols = {n: batch.column(n).to_pylist() for n in batch.schema.names if n not in ("value", "payload")}
+        value_column = batch.column("value")
+
+        def value_at(i: int, value_column: pa.Array = value_column) -> bytes | None:
+            return value_column[i].as_py()
+
         results: list[tuple[str, dict[str, Any], str | None]] = []
         for i, event_type in enumerate(cols["jvm_type"]):
             if event_type is None:
                 if codec is None:
                     codec = _codec(params)
-                results.append(process_record(values[i] or b"", codec, now_ms, params.policy))
+                results.append(process_record(value_at(i) or b"", codec, now_ms, params.policy))
                 continue
             record: dict[str, Any] = {}
             for column, path in _record_builders(event_type):
@@ -220,14 +226,22 @@ def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) 
                     node = node.setdefault(name, {})
                 node[path[-1]] = cols[column][i]
             version = _version_str(cols["version_hex"][i])
-            results.append(process_decoded(event_type, version, record, now_ms, params.policy, cols["payload"][i]))
-        yield _output(batch, values, results)
+            results.append(process_decoded(event_type, version, record, now_ms, params.policy, _FROM_JVM))
+        yield _output(batch, value_at, results, jvm_payload=batch.column("payload"))
+
+
+_FROM_JVM = ""
+"""Payload placeholder of a JVM-decoded event: _output takes its JSON from the JVM's column."""
 
 
 def _output(
-    batch: pa.RecordBatch, values: list[Any], results: list[tuple[str, dict[str, Any], str | None]]
+    batch: pa.RecordBatch,
+    value_at: Callable[[int], bytes | None],
+    results: list[tuple[str, dict[str, Any], str | None]],
+    jvm_payload: pa.Array | None = None,
 ) -> pa.RecordBatch:
-    """OUTPUT rows of one input batch: one per record plus its count row (stage counts)."""
+    """OUTPUT rows of one input batch: one per record plus its count row (stage counts), built
+    column by column; ``jvm_payload`` fills the payload of events whose placeholder is _FROM_JVM."""
     topics = batch.column("topic").to_pylist()
     partitions = batch.column("partition").to_pylist()
     offsets = batch.column("offset").to_pylist()
@@ -238,8 +252,8 @@ def _output(
     stages: Counter[str] = Counter()
     windows: Counter[str] = Counter()
     kafka: Counter[str] = Counter()
-    for (kind, cols, stage), value, topic, partition, offset, stamp, km in zip(
-        results, values, topics, partitions, offsets, stamps, kafka_minutes, strict=True
+    for i, ((kind, cols, stage), topic, partition, offset, stamp, km) in enumerate(
+        zip(results, topics, partitions, offsets, stamps, kafka_minutes, strict=True)
     ):
         stages[stage or "other"] += 1
         rm = cols.get("received_ms")
@@ -250,7 +264,7 @@ def _output(
             cols["dedup_key"] = cols["event_id"]
         else:
             cols["dedup_key"] = f"dlq/{topic}/{partition}/{offset}"
-            raw = value or b""
+            raw = value_at(i) or b""
             cols["raw"] = raw[:RAW_CAP]
             cols["counts"] = "1" if len(raw) > RAW_CAP else "0"  # raw_truncated
         rows.append(cols)
@@ -274,7 +288,14 @@ def _output(
             "counts": _DUMPS(counts),
         }
     )
-    return pa.RecordBatch.from_pylist(rows, schema=OUTPUT_ARROW_SCHEMA)
+    arrays = []
+    for name, arrow_type, _ in OUTPUT_FIELDS:
+        column = pa.array([r.get(name) for r in rows], type=arrow_type)
+        if name == "payload" and jvm_payload is not None:
+            from_jvm = pa.array([r.get("payload") == _FROM_JVM for r in rows], type=pa.bool_())
+            column = pc.if_else(from_jvm, pa.concat_arrays([jvm_payload, pa.nulls(1, pa.string())]), column)
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=OUTPUT_ARROW_SCHEMA)
 
 
 def _received_or_none(record: dict[str, Any]) -> int | None:
