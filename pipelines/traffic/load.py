@@ -39,10 +39,13 @@ NETWORKS = ("impact", "amazon")
 class LoadProfile:
     events_per_s: float
     users: int  # concurrent visitors
+    max_p99_ms: float  # default threshold
 
 
-# a visitor's calls come ~4.3 s apart in both (the tracer's batches, clicks, later the postback)
-LOAD_PROFILES = {"normal": LoadProfile(2.0, 2), "peak": LoadProfile(20.0, 20)}
+# A visitor's calls come ~4.3 s apart in both (the tracer's batches, clicks, later the postback).
+# The target is p99 < 50 ms at the 10x peak; the normal profile makes ~30 calls a minute,
+# so its p99 is the slowest call of the run and gets a looser bound.
+LOAD_PROFILES = {"normal": LoadProfile(2.0, 2, 100.0), "peak": LoadProfile(20.0, 20, 50.0)}
 
 
 @cache
@@ -125,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="", help="a running collector; default: start engines and one here")
     parser.add_argument("--port", type=int, default=int(os.environ.get("AA_LOAD_COLLECTOR_PORT", "18085")))
     parser.add_argument("--max-error-rate", type=float, default=0.01)
-    parser.add_argument("--max-p99-ms", type=float, default=50.0)
+    parser.add_argument("--max-p99-ms", type=float, default=None, help="default: the profile's (normal 100, peak 50)")
     parser.add_argument("--report-file", type=Path, default=None, help="the JSON verdict (default: a temp file)")
     args = parser.parse_args(argv)
+    if args.max_p99_ms is None:
+        args.max_p99_ms = LOAD_PROFILES[args.profile].max_p99_ms
     work = Path(tempfile.mkdtemp(prefix="aa-load-"))
     report_file = args.report_file or work / "report.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
