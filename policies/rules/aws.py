@@ -261,6 +261,45 @@ def check_s3_versioning(resources: list[Resource]) -> list[str]:
     return out
 
 
+TRAIL = "aws:cloudtrail/trail:Trail"
+NOT_AUDITED = (*NOT_DATA, "audit", "replica")  # replicas live in the DR region: the trail is regional
+
+
+def _data_event_prefixes(trail: Resource) -> list[str]:
+    """Object ARN prefixes a trail records reads and writes for (data events, no readOnly filter)."""
+    prefixes: list[str] = []
+    for selector in trail.get("advancedEventSelectors") or []:
+        fields = {str(f.get("field")): f for f in selector.get("fieldSelectors") or [] if isinstance(f, Mapping)}
+        if (fields.get("eventCategory") or {}).get("equals") != ["Data"] or "readOnly" in fields:
+            continue
+        if "AWS::S3::Object" not in ((fields.get("resources.type") or {}).get("equals") or []):
+            continue
+        prefixes += [str(p) for p in (fields.get("resources.ARN") or {}).get("startsWiths") or []]
+    return prefixes
+
+
+def check_lake_data_events(resources: list[Resource]) -> list[str]:
+    """Every lake event bucket's object reads and writes go to a validated, KMS-encrypted trail."""
+    out: list[str] = []
+    trails = [t for t in resources if t.type == TRAIL]
+    for t in trails:
+        if t.props.get("enableLogFileValidation") is not True or not t.props.get("kmsKeyId"):
+            out.append(f"{t.label}: audit trail needs enableLogFileValidation=true and a KMS key (kmsKeyId)")
+    covered = [p for t in trails for p in _data_event_prefixes(t)]
+    for b in _buckets(resources):
+        if _component(b) not in DATA_COMPONENTS or any(n in b.name for n in NOT_AUDITED):
+            continue
+        arn = b.props.get("arn")
+        if not isinstance(arn, str) or not arn:
+            continue  # not known before the bucket exists (first preview)
+        if not any(arn + "/" == p or (arn + "/").startswith(p) for p in covered):
+            out.append(
+                f"{b.label}: no CloudTrail data events (object reads and writes) on its objects; keep "
+                "lake.cloudTrailDataEvents on (infra/lake.py adds the bucket to the trail's selector)"
+            )
+    return out
+
+
 RULES = [
     Rule(
         "required-cost-tags",
@@ -306,5 +345,11 @@ STACK_RULES = [
     StackRule("s3-lifecycle-tiers", "S3: lifecycle tiers on data buckets.", "mandatory", check_s3_lifecycle),
     StackRule(
         "s3-versioning", "S3: versioning on lake, artifacts and state buckets.", "mandatory", check_s3_versioning
+    ),
+    StackRule(
+        "lake-data-events-audited",
+        "CloudTrail records object reads and writes on the lake's event buckets (validated, KMS).",
+        "mandatory",
+        check_lake_data_events,
     ),
 ]

@@ -329,3 +329,36 @@ def test_a_path_to_a_mounted_secret_is_not_a_literal_secret():
         }
     }
     assert platform.check_k8s_secrets(res(dep, spec)) == []
+
+
+def _trail(prefixes: list[str], *, read_only: bool = False, validation: bool = True) -> Resource:
+    fields = [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+        {"field": "resources.ARN", "startsWiths": prefixes},
+    ]
+    if read_only:
+        fields.append({"field": "readOnly", "equals": ["true"]})
+    props = {"advancedEventSelectors": [{"fieldSelectors": fields}], "enableLogFileValidation": validation}
+    return res("aws:cloudtrail/trail:Trail", {**props, "kmsKeyId": "arn:aws:kms:::key/audit"}, name="lake-data-events")
+
+
+def test_lake_event_buckets_need_cloudtrail_data_events_for_reads_and_writes():
+    def bucket(name: str) -> Resource:
+        return res("aws:s3/bucket:Bucket", {"arn": f"arn:aws:s3:::{name}", "tags": {"component": "lake"}}, name=name)
+
+    buckets = [bucket("lake-raw"), bucket("lake-enriched"), bucket("lake-artifacts"), bucket("lake-audit")]
+    covered = _trail(["arn:aws:s3:::lake-raw/", "arn:aws:s3:::lake-enriched/"])
+    assert aws.check_lake_data_events([*buckets, covered]) == []  # artifacts and the audit bucket hold no events
+    message = (
+        "aws:s3/bucket:Bucket 'lake-enriched': no CloudTrail data events (object reads and writes) on its objects; "
+        "keep lake.cloudTrailDataEvents on (infra/lake.py adds the bucket to the trail's selector)"
+    )
+    assert aws.check_lake_data_events([*buckets, _trail(["arn:aws:s3:::lake-raw/"])]) == [message]
+    reads_only = _trail(["arn:aws:s3:::lake-raw/", "arn:aws:s3:::lake-enriched/"], read_only=True)
+    assert len(aws.check_lake_data_events([*buckets, reads_only])) == 2  # writes must be recorded too
+    unvalidated = _trail(["arn:aws:s3:::lake-raw/", "arn:aws:s3:::lake-enriched/"], validation=False)
+    assert aws.check_lake_data_events([*buckets, unvalidated]) == [
+        "aws:cloudtrail/trail:Trail 'lake-data-events': audit trail needs enableLogFileValidation=true and a KMS key "
+        "(kmsKeyId)"
+    ]

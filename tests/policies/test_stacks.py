@@ -52,10 +52,10 @@ def record_stack(stack: str, overrides: dict[str, Any] | None = None) -> list[Re
         if isinstance(target, str) and target in by_id:
             deps["bucket"] = [urn(by_id[target])]
         provider_name = r.provider.split("::")[3] if r.provider else ""
+        # a stack policy sees outputs too: the bucket ARNs the audit-trail rule matches
+        props = {**r.inputs, "arn": f"arn:aws:s3:::{r.name}-bucket"} if r.typ == "aws:s3/bucket:Bucket" else r.inputs
         out.append(
-            Resource(
-                r.typ, r.name, urn(r), r.inputs, providers.get(provider_name, {}), protected.get(r.name, False), deps
-            )
+            Resource(r.typ, r.name, urn(r), props, providers.get(provider_name, {}), protected.get(r.name, False), deps)
         )
     return out
 
@@ -81,3 +81,21 @@ def test_a_broken_stack_config_is_caught_with_the_expected_message():
         "autoSuspend=3600; warehouses must auto-suspend within 300 s" in m
         for m in violations["snowflake-warehouse-guardrails"]
     )
+
+
+def test_a_stack_without_the_lake_audit_trail_is_caught():
+    violations = pack.evaluate(record_stack("dev", {"affiliate-analytics:lake": _lake_without_trail()}))
+    assert sorted(violations["lake-data-events-audited"]) == [
+        f"aws:s3/bucket:Bucket 'lake-{b}': no CloudTrail data events (object reads and writes) on its objects; keep "
+        "lake.cloudTrailDataEvents on (infra/lake.py adds the bucket to the trail's selector)"
+        for b in ("dead-letter", "enriched", "raw")
+    ]
+
+
+def _lake_without_trail() -> dict[str, Any]:
+    import yaml
+
+    from tests.infra.conftest import REPO
+
+    lake = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]["affiliate-analytics:lake"]
+    return {**lake, "cloudTrailDataEvents": False}
