@@ -13,6 +13,7 @@ Counts of one (minute, event type), names ``<hop>.<what>``::
     collector.accepted  collector.rejected:<reason>  collector.spilled  collector.replayed   (<p>:cl:<m>)
     kafka.records       stream.read                        (by Kafka record minute; offsets / <p>:lk:<m>)
     stream.valid  stream.late  stream.invalid:<reason>  stream.written  stream.bot   (<p>:lw:<m>)
+    stream.received  stream.decoded  stream.redis   (derived: all stages; minus undecodable; written minus bots)
     lake.rows  lake.first                       (lake Parquet; ``first`` = first delivery of its event id)
     warehouse.raw  warehouse.staged             (RAW = the lake read in place locally; staging after dedup)
 
@@ -49,6 +50,7 @@ STAGING_TABLES = {
     "affiliate_click": "stg_events__affiliate_clicks",
     "conversion": "stg_events__conversions",
 }
+UNDECODED = ("undecodable", "unknown_schema_version", "unknown_event_type", "schema_violation")
 # the hops, in pipeline order, with the edge each one closes
 HOPS = ("collector", "kafka", "stream", "lake", "warehouse")
 
@@ -378,6 +380,12 @@ def balance(
                 )
         gaps = [Gap(hop, name, e, g) for hop, name, e, g, past in edges if e != g and past]
         pending = any(e != g and not past for _, _, e, g, past in edges)
+        if "stream" in led.measured and et != DEAD_LETTER:  # derived: what the stream decoded and put in Redis
+            undecoded = sum(c[f"stream.invalid:{r}"] for r in UNDECODED)
+            c = Counter(c)
+            c["stream.received"] = received_stream
+            c["stream.decoded"] = received_stream - undecoded
+            c["stream.redis"] = written - c["stream.bot"]  # bots stay out of the business metrics
         measured = ("stream" in led.measured) or et == DEAD_LETTER
         status = "unbalanced" if gaps else ("in_flight" if pending else ("balanced" if measured else "unmeasured"))
         out.append(

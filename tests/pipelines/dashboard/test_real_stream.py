@@ -127,6 +127,9 @@ def test_the_quality_ledger_of_a_clean_workload_balances_exactly_in_every_window
     on_kafka = sum(demo.kafka_counts(local_engines.kafka_bootstrap, topics).values())
     assert sum(b.counts.get("kafka.records", 0) for b in events) == on_kafka
     assert sum(b.counts.get("stream.read", 0) for b in events) == on_kafka
+    r = redis.Redis.from_url(local_engines.redis_url)
+    in_redis = sum(int(n) for key in r.scan_iter(match="aa:m:*:events") for n in dict(r.hgetall(key)).values())
+    assert sum(b.counts["stream.redis"] for b in events) == in_redis  # written to Redis: the non-bot events
 
     stored = (
         duckdb.connect()
