@@ -328,7 +328,7 @@ def test_every_container_has_cpu_and_memory_requests_and_limits(prod: Recorder):
             spec = spec["jobTemplate"]["spec"]
         if "template" in spec:
             containers += spec["template"]["spec"]["containers"]
-    assert len(containers) == 6  # collector, dashboard, topic-sync, etl, quality, backup
+    assert len(containers) == 7  # collector, dashboard, topic-sync, etl, quality, backup, catalog (prod)
     for c in containers:
         assert set(c["resources"]["requests"]) == {"cpu", "memory"}, c["name"]
         assert set(c["resources"]["limits"]) == {"cpu", "memory"}, c["name"]
