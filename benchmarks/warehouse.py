@@ -106,8 +106,13 @@ def run(events: int, work: Path) -> dict[str, Any]:
     sessions = max(1, round(events / EVENTS_PER_SESSION))
 
     started = time.monotonic()
+    # above 2M events, two processes generate (one shard each: own seed and time range)
     gen = generate.generate_lake(
-        generate.GenerateOptions(sessions=sessions, seed=11), lake, batch_id=1, progress=_progress
+        generate.GenerateOptions(sessions=sessions, seed=11),
+        lake,
+        batch_id=1,
+        progress=_progress,
+        workers=2 if events > 2_000_000 else 1,
     )
     gen_s = time.monotonic() - started
     _progress(f"full build of {gen.rows:,} lake rows ...")
