@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pipelines.traffic.plan import PROFILES, Keys, Planner
-from pipelines.traffic.send import Report, send
+from pipelines.traffic.send import send
 
 
 def _secrets(args: argparse.Namespace) -> Keys:
@@ -62,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         start_ms = int(time.time() * 1000) - args.sessions * sum(profile.session_gap_ms) // 2 - 600_000
     planner = Planner(profile, seed=args.seed, start_ms=start_ms, keys=_secrets(args), origin=args.origin)
 
-    def progress(r: Report) -> None:
-        print(f"  {r.sessions} sessions, {sum(r.calls.values())} calls, {r.n_mismatches} mismatches", file=sys.stderr)
+    def progress(sessions: int, seconds: float) -> None:
+        print(f"  {sessions} of {args.sessions} sessions sent ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
-    report = send(planner.sessions(args.sessions), args.url, concurrency=args.concurrency, progress=progress)
+    try:
+        report = send(planner.sessions(args.sessions), args.url, concurrency=args.concurrency, progress=progress)
+    except (RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report.as_dict(), indent=2))
     return 0 if report.ok else 1
 

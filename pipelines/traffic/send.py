@@ -169,7 +169,7 @@ def send(
     base_url: str,
     *,
     concurrency: int = 4,
-    progress: Callable[[Report], None] | None = None,
+    progress: Callable[[int, float], None] | None = None,  # (sessions sent, seconds)
     progress_every: int = 100,
 ) -> Report:
     """Send every session; returns the merged report (check ``report.ok``)."""
@@ -177,6 +177,7 @@ def send(
     lock = threading.Lock()
     total = Report()
     errors: list[BaseException] = []
+    done = [0]  # sessions sent, all workers
     t0 = time.perf_counter()
 
     def next_session() -> list[Call] | None:
@@ -193,13 +194,12 @@ def send(
                     mine.add(
                         call, status, answer_of(call, body), first_of_session=n == 0 and call.kind != "repeated_click"
                     )
-                if progress is not None and mine.sessions % progress_every == 0:
-                    with lock:
-                        snapshot = Report()
-                        snapshot.merge(total)
-                        snapshot.merge(mine)
-                        snapshot.seconds = time.perf_counter() - t0
-                    progress(snapshot)
+                with lock:
+                    done[0] += 1
+                    due = progress is not None and done[0] % progress_every == 0
+                if due:
+                    assert progress is not None
+                    progress(done[0], time.perf_counter() - t0)
         except BaseException as exc:  # surfaced after the join, naming the call that failed
             errors.append(exc)
         finally:
