@@ -194,24 +194,42 @@ def read_kafka(
     return led
 
 
+def lake_files(lake_dir: Path, start_ms: int, end_ms: int, slack_days: int = 4) -> list[Path]:
+    """Parquet files whose event-date partition can hold rows received in [start, end): event time
+    is at most the late limit (72 h) before the receive time, so a few days of slack prune the rest."""
+    first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date().toordinal() - slack_days
+    last = datetime.fromtimestamp(end_ms / 1000, tz=UTC).date().toordinal() + 1
+    out = []
+    for d in lake_dir.glob("event_type=*/date=*"):
+        try:
+            day = datetime.strptime(d.name.removeprefix("date="), "%Y-%m-%d").date().toordinal()
+        except ValueError:
+            continue
+        if first <= day <= last:
+            out += sorted(d.glob("hour=*/*.parquet"))
+    return sorted(out)
+
+
 def read_lake(lake_dir: Path, start: int, end: int) -> Ledger:
     """Lake rows per receive minute, and how many are the first delivery of their event id (what
     staging keeps; the latest for conversions, as ``stg_events__conversions`` does)."""
     import duckdb
 
     led = Ledger()
-    files = list(lake_dir.glob("event_type=*/*/*/*.parquet"))
     if not lake_dir.exists():
         return led
     led.measured.add("lake")
+    files = lake_files(lake_dir, start * 60_000, end * 60_000)
     if not files:
         return led
-    con = duckdb.connect()
-    rows = con.execute(
-        f"""
+    listing = ", ".join(f"'{f}'" for f in files)
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"""
         with rows as (
             select event_type, received_ms, kafka_offset, event_id
-            from read_parquet('{lake_dir}/event_type=*/*/*/*.parquet', hive_partitioning = true, union_by_name = true)
+            from read_parquet([{listing}], hive_partitioning = true, union_by_name = true)
         ), ranked as (
             select *, row_number() over (
                 partition by event_type, event_id
@@ -222,8 +240,10 @@ def read_lake(lake_dir: Path, start: int, end: int) -> Ledger:
         select event_type, received_ms // 60000 as m, count(*), count(*) filter (where n = 1)
         from ranked where received_ms >= ? and received_ms < ? group by all
         """,
-        [start * 60_000, end * 60_000],
-    ).fetchall()
+            [start * 60_000, end * 60_000],
+        )
+        .fetchall()
+    )
     for event_type, m, n, first in rows:
         led.add(int(m), str(event_type), "lake.rows", int(n))
         led.add(int(m), str(event_type), "lake.first", int(first))

@@ -305,14 +305,18 @@ def lake_profile(lake_dir: Path, start_ms: int, end_ms: int) -> dict[str, Any]:
     """Device mix, channel mix, impressions and clicks of non-bot lake rows received in [start, end)."""
     import duckdb
 
+    from pipelines.quality.ledger import lake_files
+
     empty: dict[str, Any] = {"events": 0, "device": {}, "channel": {}, "impressions": 0, "clicks": 0}
-    if not any(lake_dir.glob("event_type=*/*/*/*.parquet")):
+    files = lake_files(lake_dir, start_ms, end_ms)
+    if not files:
         return empty
+    listing = ", ".join(f"'{f}'" for f in files)
     con = duckdb.connect()
     rows = con.execute(
         f"""
         select event_type, coalesce(device_type, 'unknown'), coalesce(channel, 'unknown'), count(*)
-        from read_parquet('{lake_dir}/event_type=*/*/*/*.parquet', hive_partitioning = true, union_by_name = true)
+        from read_parquet([{listing}], hive_partitioning = true, union_by_name = true)
         where received_ms >= ? and received_ms < ? and not coalesce(is_bot, false)
         group by all
         """,
