@@ -356,12 +356,13 @@ def dbt_findings(batch_dir: Path | None, cfg: QualityConfig) -> list[Finding]:
         for step in report.get("steps", []):
             for failure in step.get("failures", []):
                 node, _, msg = str(failure).partition(": ")
+                parts = node.split(".")  # <resource type>.<project>.<name>[.<hash>]
                 out.append(
                     Finding(
                         key=f"dbt/{node}",
                         monitor="dbt",
                         severity=cfg.dbt.severity,
-                        title=f"dbt {node.split('.')[0]} failed: {node.split('.')[-1]}",
+                        title=f"dbt {parts[0]} failed: {parts[2] if len(parts) > 2 else node}",
                         message=f"{node}: {msg.strip() or 'failed'} (batch run {report.get('started_at')}, {path.name})",
                         details={"node": node, "report": str(path)},
                     )

@@ -3,6 +3,7 @@ drift distances, incident deduplication and resolution, the report's rendering."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -191,3 +192,43 @@ def test_the_report_renders_the_days_ledger_in_markdown_and_html(tmp_path: Path)
     page = report.to_html(built)
     assert "<td class='num'>217</td>" in page
     assert "<strong>1 window(s) do not balance.</strong>" in page
+
+
+def test_dbt_test_failures_and_source_freshness_become_findings(tmp_path: Path):
+    from pipelines.batch import runner
+
+    results = {
+        "results": [
+            {"unique_id": "model.aa.attribution", "status": "success"},
+            {
+                "unique_id": "test.aa.unique_attribution_conversion_id.1a2b",
+                "status": "fail",
+                "message": "Got 3 results",
+            },
+            {"unique_id": "test.aa.not_null_stg_events__affiliate_clicks_click_id", "status": "pass"},
+        ]
+    }
+    step = runner.summarize("build", ["build"], 1, 12.0, results)
+    report = runner.RunReport("run hourly", "local", "2026-11-25T10:00:00+00:00", 12.0, False, [step])
+    runner.write_report(report, tmp_path / "reports")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "sources.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"unique_id": "source.aa.raw.page_view", "status": "warn", "max_loaded_at_time_ago_in_s": 9000},
+                    {"unique_id": "source.aa.raw.conversion", "status": "pass", "max_loaded_at_time_ago_in_s": 60},
+                ]
+            }
+        )
+    )
+    found = {f.key: f for f in monitors.dbt_findings(tmp_path, load_config())}
+    assert set(found) == {"dbt/test.aa.unique_attribution_conversion_id.1a2b", "dbt_freshness/source.aa.raw.page_view"}
+    failed = found["dbt/test.aa.unique_attribution_conversion_id.1a2b"]
+    assert (failed.severity, failed.title) == ("critical", "dbt test failed: unique_attribution_conversion_id")
+    assert "Got 3 results" in failed.message
+    stale = found["dbt_freshness/source.aa.raw.page_view"]
+    assert (stale.severity, stale.message) == (
+        "warning",
+        "source.aa.raw.page_view: freshness warn, newest row loaded 2.5 h ago",
+    )
