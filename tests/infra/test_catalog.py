@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from infra.catalog import CatalogConfig, recipes
-from tests.infra.conftest import REPO, Recorder, run_program
+from infra.catalog import Catalog, CatalogConfig, recipes
+from tests.infra.conftest import REPO, Recorder, mocked
 
 
 def _cron(r: Recorder) -> dict:
@@ -52,15 +52,14 @@ def test_dev_has_no_datahub_and_no_ingestion_by_default(dev: Recorder):
     assert [r.name for r in dev.of_type("kubernetes:batch/v1:CronJob") if r.name == "catalog-ingest"] == []
 
 
-def test_dev_can_send_to_a_datahub_elsewhere():
-    recorder, _ = run_program(
-        "dev", {"affiliate-analytics:catalog": {"gmsUrl": "https://datahub.example.com/api/gms", "environment": "DEV"}}
-    )
-    ingest = _cron(recorder)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+def test_a_stack_can_send_to_a_datahub_elsewhere(mocks: Recorder):
+    config = CatalogConfig.model_validate({"gmsUrl": "https://datahub.example.com/api/gms", "environment": "DEV"})
+    mocked(lambda: Catalog("catalog", config, "image:tag", "dev", "ORG-ACCOUNT", recipes(REPO)))
+    ingest = _cron(mocks)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"]: e.get("value") for e in ingest["env"]}[
         "DATAHUB_GMS_URL"
     ] == "https://datahub.example.com/api/gms"
-    assert [r.name for r in recorder.of_type("kubernetes:helm.sh/v3:Release") if r.name.startswith("catalog-")] == []
+    assert mocks.of_type("kubernetes:helm.sh/v3:Release") == []
 
 
 def test_deploying_datahub_and_naming_another_is_a_config_error():
