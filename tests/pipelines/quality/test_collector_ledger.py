@@ -78,3 +78,30 @@ def test_collector_counts_spilled_records_when_kafka_is_unreachable(local_engine
     assert run_collector(cfg, collector_codec, body) == (200, 200)
     got = _ledger(redis.Redis.from_url(local_engines.redis_url), topics)
     assert got == {"page_view|accepted": 2, "page_view|spilled": 2}
+
+
+def test_collector_counts_records_replayed_from_its_journal(local_engines, collector_codec, topics, tmp_path):
+    import asyncio
+    import time
+
+    good = wire(one_of_each()["page_view"], "page_view")
+    cfg = make_config(
+        tmp_path,
+        local_engines.kafka_bootstrap,
+        topics,
+        ledger_redis_url=local_engines.redis_url,
+        ledger_redis_prefix=topics,
+    )
+
+    async def body(c):
+        c.app.delivery.broker_up = False  # as after a failed produce: requests spill until the probe sees Kafka
+        r = await c.post_events([good, {**good, "event_id": str(uuid.uuid4())}])
+        deadline = time.monotonic() + 20
+        while not c.app.delivery.journal.is_empty():  # the probe finds the broker, the replayer drains
+            assert time.monotonic() < deadline, "the journal was never replayed"
+            await asyncio.sleep(0.1)
+        return r.status_code
+
+    assert run_collector(cfg, collector_codec, body) == 200
+    got = _ledger(redis.Redis.from_url(local_engines.redis_url), topics)
+    assert got == {"page_view|accepted": 2, "page_view|spilled": 2, "page_view|replayed": 2}
