@@ -495,16 +495,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _restore(args: argparse.Namespace, manifest: dict[str, Any], files: dict[str, bytes]) -> int:
-    for name, data in files.items():
-        path = args.out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
     applied: dict[str, Any] = {}
     wanted = [a for a in args.apply.split(",") if a]
     unknown = sorted(set(wanted) - {"registry", "topics", "rules"})
     if unknown:
         print(f"error: --apply {', '.join(unknown)}: allowed registry, topics, rules", file=sys.stderr)
         return 2
+    for name, data in files.items():
+        path = args.out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     if "registry" in wanted:
         from pipelines.contracts.registry import glue_client
 

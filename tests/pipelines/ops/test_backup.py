@@ -152,3 +152,29 @@ def test_export_cli_needs_a_bucket(capsys, monkeypatch):
     monkeypatch.delenv("AA_BACKUP_BUCKET", raising=False)
     assert backup.main(["verify", "--stack", "dev"]) == 2
     assert "--bucket (or AA_BACKUP_BUCKET) is required" in capsys.readouterr().err
+
+
+def test_the_cronjobs_command_exports_verifies_and_restores_through_the_cli(
+    local_engines, glue, namespace, bucket, capsys, monkeypatch, tmp_path
+):
+    _, name = bucket
+    GlueSchemaRegistry(glue, f"reg-{namespace}").register_all()
+    monkeypatch.setenv("AA_REGISTRY_NAME", f"reg-{namespace}")
+    monkeypatch.setenv("AA_BACKUP_BUCKET", name)
+    monkeypatch.setenv("AA_AWS_ENDPOINT", local_engines.moto_url)
+    monkeypatch.setenv("AA_GLUE_ENDPOINT", local_engines.moto_url)
+    monkeypatch.setenv("AA_KAFKA_BOOTSTRAP", local_engines.kafka_bootstrap)
+    monkeypatch.delenv("SNOWFLAKE_ACCOUNT", raising=False)
+    assert backup.main(["export", "--stack", "prod"]) == 0  # what the CronJob runs (bucket from the ConfigMap)
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["event"] == "backup_exported"
+    assert "pulumi/Pulumi.prod.yaml" in exported["files"]
+    assert backup.main(["verify", "--stack", "prod"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    out = tmp_path / "restore"
+    assert backup.main(["restore", "--stack", "prod", "--out", str(out), "--apply", "rules", "--rules-file",
+                        str(tmp_path / "rules.yaml")]) == 0  # fmt: skip
+    assert (tmp_path / "rules.yaml").read_bytes() == (backup.RULES_FILE).read_bytes()
+    assert (out / "registry.json").exists()
+    assert backup.main(["restore", "--stack", "prod", "--out", str(out), "--apply", "everything"]) == 2
+    assert "--apply everything: allowed registry, topics, rules" in capsys.readouterr().err
