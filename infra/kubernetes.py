@@ -288,7 +288,13 @@ class Kubernetes(PlatformComponent):
                     min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
                 ),
                 labels={"workload": group, **spec.labels},
-                opts=self.child(depends_on=attachments),
+                # Office-hours groups are resized by their scheduled actions: not drift to undo.
+                opts=pulumi.ResourceOptions.merge(
+                    self.child(depends_on=attachments),
+                    pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize", "scalingConfig.minSize"])
+                    if spec.office_hours is not None
+                    else None,
+                ),
             )
             if spec.office_hours is not None:
                 self._office_hours(f"{name}-{group}", self.node_groups[group], spec, spec.office_hours)

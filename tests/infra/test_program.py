@@ -457,6 +457,35 @@ def test_dev_nodes_run_office_hours_only(dev: Recorder, prod: Recorder):
     assert prod.of_type("aws:autoscaling/schedule:Schedule") == []
 
 
+def test_office_hours_resizes_are_not_drift():
+    """The scheduled actions resize the group; Pulumi must not undo them (drift.yml expects no changes)."""
+    import pulumi
+
+    from infra.kubernetes import Kubernetes, KubernetesConfig
+    from tests.infra.conftest import mocked, start_mocks
+
+    seen: dict[str, list[str]] = {}
+
+    def remember(args: pulumi.ResourceTransformationArgs) -> None:
+        if args.type_ == "aws:eks/nodeGroup:NodeGroup":
+            seen[args.name] = list(args.opts.ignore_changes or [])
+
+    start_mocks()
+    groups = {
+        "day": {"instanceTypes": ["t3a.medium"], "capacityType": "SPOT", "minSize": 1, "desiredSize": 1, "maxSize": 2,
+                "officeHours": {"startHour": 7, "endHour": 19}},
+        "always": {"instanceTypes": ["t3a.medium"], "capacityType": "SPOT", "minSize": 1, "desiredSize": 1, "maxSize": 2},
+    }  # fmt: skip
+    config = KubernetesConfig.model_validate({"nodeGroups": groups})
+
+    def build() -> Kubernetes:
+        pulumi.runtime.register_stack_transformation(remember)  # type: ignore[arg-type]
+        return Kubernetes("k", config, "c", "eu-west-1", "vpc-1", ["s-1", "s-2"], {})
+
+    mocked(build)
+    assert seen == {"k-day": ["scalingConfig.desiredSize", "scalingConfig.minSize"], "k-always": []}
+
+
 def test_dev_cache_is_the_smallest_valkey_node(dev: Recorder, prod: Recorder):
     d = dev.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
     p = prod.one("aws:elasticache/replicationGroup:ReplicationGroup").inputs
