@@ -23,6 +23,7 @@ DEFAULT_FILE = Path(__file__).with_name("quality.yaml")
 Severity = Literal["critical", "warning"]
 SEVERITIES: tuple[str, ...] = ("critical", "warning")
 LAYERS: tuple[str, ...] = ("kafka", "redis", "lake", "warehouse", "marts")
+SNOWFLAKE_KEYS = ("account", "user", "private_key_path", "role", "warehouse")
 
 
 class ConfigError(ValueError):
@@ -168,6 +169,8 @@ class Locations:
     aws_endpoint: str | None
     topic_prefix: str = ""
     incidents_in_redis: bool = False  # keep the incident book in Redis too (the CronJob: no disk between runs)
+    # the warehouse hop on Snowflake (cloud): account, user, private_key_path, role, warehouse
+    snowflake: Mapping[str, str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Locations:
@@ -197,4 +200,11 @@ class Locations:
             sns_topics=sns,
             aws_endpoint=env.get("AA_AWS_ENDPOINT") or None,
             incidents_in_redis=env.get("AA_QUALITY_INCIDENTS_IN_REDIS", "").lower() in ("1", "true", "yes"),
+            snowflake={
+                k: env[f"AA_QUALITY_SNOWFLAKE_{k.upper()}"]
+                for k in SNOWFLAKE_KEYS
+                if env.get(f"AA_QUALITY_SNOWFLAKE_{k.upper()}")
+            }
+            if env.get("AA_QUALITY_SNOWFLAKE_ACCOUNT")
+            else None,
         )

@@ -16,6 +16,7 @@ Counts of one (minute, event type), names ``<hop>.<what>``::
     stream.received  stream.decoded  stream.redis   (derived: all stages; minus undecodable; written minus bots)
     lake.rows  lake.first                       (lake Parquet; ``first`` = first delivery of its event id)
     warehouse.raw  warehouse.staged             (RAW = the lake read in place locally; staging after dedup)
+    warehouse.raw_first                         (Snowflake: RAW rows that are the first delivery of their event id)
 
 Balance (per window, per event type; rejected events are booked under ``dead_letter``)::
 
@@ -286,6 +287,51 @@ def read_warehouse(warehouse: Path, start: int, end: int, raw_is_lake: Ledger | 
     return led
 
 
+def read_warehouse_snowflake(
+    conn: Any, start: int, end: int, raw: str = "RAW.EVENTS", staging: str = "TRANSFORMED.STAGING"
+) -> Ledger:
+    """The warehouse hop on Snowflake (DB-API connection, e.g. the MONITOR service user): rows the
+    pipe loaded into ``RAW.EVENTS.<TYPE>`` per receive minute (from ``RECORD``: the lake row's
+    ``received_ms``, else a bare record's ``context.collector_received_at``), how many of them are
+    the first delivery of their event id, and the staged rows after dedup."""
+    led = Ledger()
+    received = "coalesce(RECORD:received_ms::number, RECORD:context:collector_received_at::number)"
+    cur = conn.cursor()
+    try:
+        for event_type, table in STAGING_TABLES.items():
+            cur.execute(
+                f"""
+                with rows as (
+                    select {received} as received_ms, RECORD:event_id::varchar as event_id from {raw}.{event_type.upper()}
+                ), ranked as (
+                    select received_ms, row_number() over (
+                        partition by event_id
+                        order by case when '{event_type}' = 'conversion' then -received_ms else received_ms end
+                    ) as n
+                    from rows
+                )
+                select floor(received_ms / 60000) as m, count(*), count_if(n = 1)
+                from ranked where received_ms >= %s and received_ms < %s group by 1
+                """,
+                (start * 60_000, end * 60_000),
+            )
+            for m, n, first in cur.fetchall():
+                led.add(int(m), event_type, "warehouse.raw", int(n))
+                led.add(int(m), event_type, "warehouse.raw_first", int(first))
+            cur.execute(
+                f"select floor(date_part(epoch_millisecond, RECEIVED_AT) / 60000) as m, count(*) from "
+                f"{staging}.{table.upper()} where date_part(epoch_millisecond, RECEIVED_AT) >= %s "
+                "and date_part(epoch_millisecond, RECEIVED_AT) < %s group by 1",
+                (start * 60_000, end * 60_000),
+            )
+            for m, n in cur.fetchall():
+                led.add(int(m), event_type, "warehouse.staged", int(n))
+        led.measured.add("warehouse")
+    finally:
+        cur.close()
+    return led
+
+
 # ---------------------------------------------------------------------- balance
 
 
@@ -398,6 +444,17 @@ def balance(
                 edges.append(
                     ("warehouse", "lake.first → warehouse.staged", c["lake.first"], c["warehouse.staged"], wh_closed)
                 )
+            elif check_warehouse and "warehouse" in led.measured and "stream" in led.measured:  # no lake reader (S3)
+                edges.append(("warehouse", "stream.written → warehouse.raw", written, c["warehouse.raw"], wh_closed))
+                edges.append(
+                    (
+                        "warehouse",
+                        "warehouse.raw_first → warehouse.staged",
+                        c["warehouse.raw_first"],
+                        c["warehouse.staged"],
+                        wh_closed,
+                    )
+                )
         gaps = [Gap(hop, name, e, g) for hop, name, e, g, past in edges if e != g and past]
         pending = any(e != g and not past for _, _, e, g, past in edges)
         if "stream" in led.measured and et != DEAD_LETTER:  # derived: what the stream decoded and put in Redis
@@ -440,6 +497,7 @@ def collect(
     lake_dir: Path | None = None,
     warehouse: Path | None = None,
     topic_prefix: str = "",
+    snowflake: Any = None,
 ) -> Ledger:
     """Read every hop that is configured for receive minutes [start, end)."""
     topics = topic_event_types(topic_prefix)
@@ -457,11 +515,13 @@ def collect(
     if kafka_bootstrap:
         event_topics = {t: et for t, et in topics.items() if et != DEAD_LETTER}
         led.merge(read_kafka(kafka_bootstrap, event_topics, start, end, kafka_config or {}))
-    if lake_dir is not None:
-        lake = read_lake(lake_dir, start, end)
+    lake = read_lake(lake_dir, start, end) if lake_dir is not None else None
+    if lake is not None:
         led.merge(lake)
-        if warehouse is not None:
-            led.merge(read_warehouse(warehouse, start, end, raw_is_lake=lake))
+    if snowflake is not None:  # the cloud: RAW and staging on Snowflake
+        led.merge(read_warehouse_snowflake(snowflake, start, end))
+    elif warehouse is not None and lake is not None:
+        led.merge(read_warehouse(warehouse, start, end, raw_is_lake=lake))
     return led
 
 

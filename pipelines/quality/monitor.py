@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +185,23 @@ def freshness(cfg: QualityConfig, loc: Locations, client: Any, topics: dict[str,
 # ---------------------------------------------------------------------- the pass
 
 
+def snowflake_connection(settings: Mapping[str, str]) -> Any:
+    """A read-only Snowflake session for the warehouse hop (key-pair auth; the stack's MONITOR_SVC user)."""
+    import snowflake.connector
+
+    missing = [k for k in ("account", "user", "private_key_path") if not settings.get(k)]
+    if missing:
+        raise ConfigError(f"AA_QUALITY_SNOWFLAKE_{missing[0].upper()} is required with AA_QUALITY_SNOWFLAKE_ACCOUNT")
+    return snowflake.connector.connect(
+        account=settings["account"],
+        user=settings["user"],
+        private_key_file=settings["private_key_path"],
+        role=settings.get("role", "ANALYST"),  # MONITOR_SVC in the stack config
+        warehouse=settings.get("warehouse", "BI"),
+        session_parameters={"QUERY_TAG": "quality-monitor"},
+    )
+
+
 def sinks_for(loc: Locations) -> list[alerts.Sink]:
     out: list[alerts.Sink] = []
     if loc.sink_file is not None:
@@ -218,6 +236,7 @@ def run_pass(
         lake_dir=loc.lake_dir,
         warehouse=loc.warehouse_path if cfg.ledger.check_warehouse else None,
         topic_prefix=loc.topic_prefix,
+        snowflake=snowflake_connection(loc.snowflake) if loc.snowflake and cfg.ledger.check_warehouse else None,
     )
     balances = ledger.balance(
         led,

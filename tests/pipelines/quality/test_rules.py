@@ -232,3 +232,61 @@ def test_dbt_test_failures_and_source_freshness_become_findings(tmp_path: Path):
         "warning",
         "source.aa.raw.page_view: freshness warn, newest row loaded 2.5 h ago",
     )
+
+
+def test_the_warehouse_hop_on_snowflake_counts_raw_and_staged_rows_per_receive_minute():
+    """The Snowflake SQL of the warehouse hop, run on fakesnow (Snowflake dialect on DuckDB)."""
+    import fakesnow
+    import snowflake.connector
+
+    from pipelines.quality.ledger import read_warehouse_snowflake
+
+    t0 = M * 60_000
+    with fakesnow.patch():
+        con = snowflake.connector.connect()
+        cur = con.cursor()
+        for ddl in (
+            "create database RAW",
+            "create schema RAW.EVENTS",
+            "create database TRANSFORMED",
+            "create schema TRANSFORMED.STAGING",
+        ):
+            cur.execute(ddl)
+        for et, table in {
+            "page_view": "page_views",
+            "product_impression": "product_impressions",
+            "chart_interaction": "chart_interactions",
+            "affiliate_click": "affiliate_clicks",
+            "conversion": "conversions",
+        }.items():
+            cur.execute(f"create table RAW.EVENTS.{et.upper()} (RECORD variant)")
+            cur.execute(
+                f"create table TRANSFORMED.STAGING.STG_EVENTS__{table.upper()} (EVENT_ID varchar, RECEIVED_AT timestamp_ntz)"
+            )
+        rows = [("a", t0 + 1000), ("a", t0 + 2000), ("b", t0 + 61_000)]  # a delivered twice, b a minute later
+        for event_id, ms in rows:
+            cur.execute(
+                "insert into RAW.EVENTS.PAGE_VIEW select parse_json(%s)",
+                (json.dumps({"event_id": event_id, "received_ms": ms}),),
+            )
+        for event_id, ms in (("a", t0 + 1000), ("b", t0 + 61_000)):
+            cur.execute(
+                "insert into TRANSFORMED.STAGING.STG_EVENTS__PAGE_VIEWS values (%s, to_timestamp_ntz(%s, 3))",
+                (event_id, ms),
+            )
+        led = read_warehouse_snowflake(con, M, M + 5)
+    assert {k: dict(v) for k, v in led.counts.items()} == {
+        (M, "page_view"): {"warehouse.raw": 2, "warehouse.raw_first": 1, "warehouse.staged": 1},
+        (M + 1, "page_view"): {"warehouse.raw": 1, "warehouse.raw_first": 1, "warehouse.staged": 1},
+    }
+    # without a lake reader (S3 in the cloud) the warehouse is reconciled with what the stream wrote
+    led.measured |= {"collector", "stream"}
+    led.add(M, "page_view", "collector.accepted", 2)
+    led.add(M, "page_view", "stream.valid", 2)
+    led.add(M, "page_view", "stream.written", 1)
+    first = balance(led, now_s=(M + 300) * 60, stream_allowance_min=5, warehouse_allowance_min=90)[0]
+    assert (first.status, first.hop, first.gaps[0].edge) == (
+        "unbalanced",
+        "warehouse",
+        "stream.written → warehouse.raw",
+    )
