@@ -35,7 +35,8 @@ EXERCISED: dict[str, list[str]] = {
         "tests/pipelines/ops/test_replay.py::test_lake_range_replays_each_event_once_and_skip_existing_makes_a_second_run_a_no_op"
     ],
     "pipelines.ops.backup export": [
-        "tests/pipelines/ops/test_backup.py::test_export_writes_every_part_with_a_manifest_and_verify_checks_each_checksum"
+        "tests/pipelines/ops/test_backup.py::test_the_cronjobs_command_exports_verifies_and_restores_through_the_cli",
+        "tests/pipelines/ops/test_backup.py::test_export_writes_every_part_with_a_manifest_and_verify_checks_each_checksum",
     ],
     "pipelines.ops.backup verify": [
         "tests/pipelines/ops/test_backup.py::test_export_writes_every_part_with_a_manifest_and_verify_checks_each_checksum"
