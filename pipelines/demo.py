@@ -157,6 +157,7 @@ class Demo:
             "kafka_bootstrap": self.cfg.kafka_bootstrap,
             "glue_endpoint": self.cfg.moto_url,
             "journal_dir": str(self.work / "journal"),
+            "ledger_redis_url": self.cfg.redis_url,  # the quality ledger's collector hop
             "allowed_origins": [
                 SITE_ORIGIN,
                 site_origin("site-coffeegear"),
@@ -178,7 +179,9 @@ class Demo:
         redirect that repeats a click already sent (a duplicate the stream must drop). Every answer
         is checked against the plan's expectation."""
         profile = PROFILES["demo"]
-        start_ms = int(time.time() * 1000) - self.sessions * 45_000 - 10 * 60_000
+        # session i starts i x (30-60 s) after the first: with the widest gap the last one still ends
+        # ~10 minutes ago (a mean gap put late sessions in the future, which the stream rejects)
+        start_ms = int(time.time() * 1000) - self.sessions * SESSION_GAP_MS[1] - 10 * 60_000
         keys = Keys(None, {network: NETWORK_SECRET.encode() for network in ("impact", "amazon")})
         planner = Planner(profile, seed=self.seed, start_ms=start_ms, keys=keys)
         step(f"sending {self.sessions} generated sessions through the collector (tracer wire format, postbacks, /r)")
@@ -292,6 +295,20 @@ class Demo:
             ["-m", "pipelines.batch", "--work-dir", str(self.work / "batch"), "run", "--schedule", "daily"],
             timeout_s=900,
         )
+
+    def quality(self) -> None:
+        """One pass of the quality monitor (what the cloud's CronJob runs) and today's report."""
+        step("checking the books: quality monitor (ledger per hop, monitors, incidents) and today's report")
+        where = ["--state-dir", str(self.work / "quality"), "--batch-dir", str(self.work / "batch")]
+        self.run_to_end("quality", ["-m", "pipelines.quality.monitor", *where], timeout_s=300)
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        self.run_to_end("quality-report", ["-m", "pipelines.quality", "report", "--day", day, *where], timeout_s=300)
+        runs = sorted((self.work / "quality" / "runs").glob("*.jsonl"))
+        if runs:
+            last = json.loads(runs[-1].read_text().splitlines()[-1])
+            print(f"    quality: {json.dumps(last['summary'], sort_keys=True)}")
+        for md in sorted((self.work / "quality").rglob(f"*{day}*.md"))[-1:]:
+            print(f"    daily data-quality report: {md} (+ .html)")
 
     def start_dashboard(self) -> str:
         url = f"http://127.0.0.1:{self.dashboard_port}/"
@@ -411,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.finish:
             demo.wait_for_stream(timeout_s=180)
         demo.warehouse_build()
+        demo.quality()
         url = demo.start_dashboard()
         demo.summary()
         print(f"\ndashboard: {url}   (explorer: {url}#explorer)")

@@ -37,12 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="the daily data-quality report (markdown + HTML)")
     rep.add_argument("--day", type=_day, default=None, help="UTC day, default yesterday")
     rep.add_argument("--config", type=Path, default=None)
+    for p in (mon, rep):
+        monitor.add_location_flags(p)
     args = parser.parse_args(argv)
     if args.command == "monitor":
         return monitor.main(
             [
                 *(["--config", str(args.config)] if args.config else []),
                 *(["--now", str(args.now)] if args.now is not None else []),
+                *(
+                    arg
+                    for flag in ("state_dir", "lake_dir", "warehouse", "batch_dir")
+                    if getattr(args, flag) is not None
+                    for arg in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))
+                ),
             ]
         )
     try:
