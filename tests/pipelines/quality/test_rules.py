@@ -290,3 +290,15 @@ def test_the_warehouse_hop_on_snowflake_counts_raw_and_staged_rows_per_receive_m
         "warehouse",
         "stream.written → warehouse.raw",
     )
+
+
+def test_the_report_command_writes_a_days_report_where_it_is_told(tmp_path: Path, capsys):
+    from pipelines.quality.__main__ import main
+
+    where = ["--state-dir", str(tmp_path / "state"), "--lake-dir", str(tmp_path / "lake")]
+    assert main(["report", "--day", "2026-11-25", *where, "--batch-dir", str(tmp_path / "batch")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["day"], out["markdown"]) == ("2026-11-25", str(tmp_path / "state" / "reports" / "2026-11-25.md"))
+    text = (tmp_path / "state" / "reports" / "2026-11-25.md").read_text()
+    assert text.startswith("# Data-quality report 2026-11-25\n")
+    assert "No ledger windows recorded for this day." in text
