@@ -379,7 +379,7 @@ def render(
     ]
     lines += [
         f"| {i.component} | {i.resource} | {i.what} | {i.monthly_usd:,.2f} |"
-        for i in sorted(items, key=lambda i: -i.monthly_usd)
+        for i in sorted(items, key=lambda i: (-round(i.monthly_usd, 2), i.component, i.resource, i.what))
     ]
     lines += ["", f"Resources missing cost tags: {len(missing)}"] + [f"- {m}" for m in missing]
     return "\n".join(lines) + "\n"
@@ -389,7 +389,8 @@ def to_csv(items: list[LineItem]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["cloud", "component", "resource", "what", "monthly_usd"])
-    w.writerows([i.cloud, i.component, i.resource, i.what, f"{i.monthly_usd:.2f}"] for i in items)
+    rows = sorted(items, key=lambda i: (i.cloud, i.component, i.resource, i.what))  # stable across runs
+    w.writerows([i.cloud, i.component, i.resource, i.what, f"{i.monthly_usd:.2f}"] for i in rows)
     return buf.getvalue()
 
 
