@@ -38,15 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     except StreamConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from pipelines.streaming.job import build_spark, start
+    from pipelines.streaming.job import build_spark, run
 
     spark = build_spark(cfg)
-    query = start(spark, cfg)
     try:
-        query.awaitTermination()
+        run(spark, cfg)
     except KeyboardInterrupt:
-        query.stop()
+        pass
     finally:
+        for query in spark.streams.active:
+            query.stop()
         spark.stop()
     return 0
 

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -113,7 +114,9 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
     )
     raw = reader.load().select("value", "topic", "partition", "offset", "timestamp")
     if cfg.jvm_decode:
-        decoded = jvm_decode(raw, cfg).mapInArrow(partial(decode_jvm_batches, params=params), OUTPUT_DDL)
+        staged, versions = jvm_decode(raw, cfg)
+        params = replace(params, jvm_versions=frozenset(str(v.version_id) for v in versions))
+        decoded = staged.mapInArrow(partial(decode_jvm_batches, params=params), OUTPUT_DDL)
     else:
         decoded = raw.mapInArrow(partial(decode_batches, params=params), OUTPUT_DDL)
     return decoded.withWatermark("wm_ts", f"{cfg.dedup_window_minutes} minutes").dropDuplicatesWithinWatermark(
@@ -121,7 +124,7 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
     )
 
 
-def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> DataFrame:
+def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> tuple[DataFrame, list[Any]]:
     """Kafka records decoded by Spark's from_avro with every writer schema version registered now
     (``decode.py``); records of versions registered later take the codec's path in Python."""
     from pipelines.contracts.registry import glue_client
@@ -131,7 +134,7 @@ def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> DataFrame:
     contracts = {t: c for t, c in load_contracts().items() if t != "dead_letter"}
     versions = registered_versions(glue_client(cfg.glue_endpoint), cfg.registry_name, contracts)
     log("stream_decoder", jvm_versions={str(v.version_id): v.event_type for v in versions})
-    return decode_columns(raw, versions, contracts)
+    return decode_columns(raw, versions, contracts), versions
 
 
 class BatchWriter:
@@ -145,9 +148,18 @@ class BatchWriter:
         self.hook = hook
         self.redis = redis.Redis.from_url(cfg.redis_url)
         self._dlq_version: uuid.UUID | None = None
+        self.new_versions: set[str] = set()
         self._codec: Any = None
         self._segmenter: Any = None
         self._profiles: Any = None
+
+    def _note_new_versions(self, counts: list[dict[str, Any]], batch_id: int) -> None:
+        """Schema versions registered after the plan was built were decoded by the codec: the
+        job restarts the query with a plan that has them (``run``)."""
+        found = {v for c in counts for v in c.get("new_versions", {})}
+        if found - self.new_versions:
+            self.new_versions |= found
+            log("stream_decoder_stale", batch_id=batch_id, new_versions=sorted(found))
 
     def _step(self, name: str, batch_id: int) -> None:
         if self.hook is not None:
@@ -169,6 +181,7 @@ class BatchWriter:
         try:
             side = batch.where(F.col("kind") != "event").collect()
             counts = [json.loads(r["counts"]) for r in side if r["kind"] == "count"]
+            self._note_new_versions(counts, batch_id)
             dead = [r for r in side if r["kind"] == "dlq"]
             events = batch.where(F.col("kind") == "event").drop("kind", "dedup_key", "wm_ts", "counts", "raw")
             rate_bots = frozenset(
@@ -350,6 +363,27 @@ class BatchWriter:
 
 
 def start(spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None) -> StreamingQuery:
+    return start_with_writer(spark, cfg, hook)[0]
+
+
+def run(spark: SparkSession, cfg: StreamConfig, poll_seconds: int = 5) -> None:
+    """Run until stopped. When a batch had records of schema versions registered after the query
+    started (decoded by the codec in Python), stop between batches and start again: the new plan
+    reads the registry and decodes them in the JVM (the checkpoint carries on)."""
+    while True:
+        query, writer = start_with_writer(spark, cfg)
+        while query.isActive and not writer.new_versions:
+            query.awaitTermination(poll_seconds)
+        if not writer.new_versions or cfg.available_now:
+            query.awaitTermination()
+            return
+        log("stream_restart", reason="new schema versions", new_versions=sorted(writer.new_versions))
+        query.stop()
+
+
+def start_with_writer(
+    spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None
+) -> tuple[StreamingQuery, BatchWriter]:
     sid = stream_id(cfg.checkpoint_dir)
     writer = BatchWriter(cfg, sid, hook)
     ws = (
@@ -364,4 +398,4 @@ def start(spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None) -> S
         else ws.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
     )
     log("stream_start", stream_id=sid, topics=cfg.topics, checkpoint=cfg.checkpoint_dir, lake=cfg.lake_dir)
-    return ws.start()
+    return ws.start(), writer

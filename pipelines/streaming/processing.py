@@ -69,6 +69,7 @@ class DecodeParams:
     glue_endpoint: str | None
     registry_name: str
     policy: validation.Policy
+    jvm_versions: frozenset[str] = frozenset()  # version ids the JVM decodes (str(UUID))
 
 
 _codecs: dict[tuple[str | None, str], Any] = {}
@@ -213,11 +214,16 @@ def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) 
             return value_column[i].as_py()
 
         results: list[tuple[str, dict[str, Any], str | None]] = []
+        new_versions: Counter[str] = Counter()
         for i, event_type in enumerate(cols["jvm_type"]):
             if event_type is None:
                 if codec is None:
                     codec = _codec(params)
-                results.append(process_record(value_at(i) or b"", codec, now_ms, params.policy))
+                result = process_record(value_at(i) or b"", codec, now_ms, params.policy)
+                version = result[1].get("schema_version_id")
+                if version is not None and version not in params.jvm_versions:
+                    new_versions[version] += 1  # registered after the plan was built
+                results.append(result)
                 continue
             record: dict[str, Any] = {}
             for column, path in _record_builders(event_type):
@@ -227,7 +233,7 @@ def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) 
                 node[path[-1]] = cols[column][i]
             version = _version_str(cols["version_hex"][i])
             results.append(process_decoded(event_type, version, record, now_ms, params.policy, _FROM_JVM))
-        yield _output(batch, value_at, results, jvm_payload=batch.column("payload"))
+        yield _output(batch, value_at, results, jvm_payload=batch.column("payload"), new_versions=new_versions)
 
 
 _FROM_JVM = ""
@@ -239,6 +245,7 @@ def _output(
     value_at: Callable[[int], bytes | None],
     results: list[tuple[str, dict[str, Any], str | None]],
     jvm_payload: pa.Array | None = None,
+    new_versions: Counter[str] | None = None,
 ) -> pa.RecordBatch:
     """OUTPUT rows of one input batch: one per record plus its count row (stage counts), built
     column by column; ``jvm_payload`` fills the payload of events whose placeholder is _FROM_JVM."""
@@ -280,6 +287,8 @@ def _output(
         "windows": dict(windows),  # "<topic>|<receive minute>|<stage>" -> records
         "kafka": dict(kafka),  # "<topic>|<Kafka record minute>" -> records
     }
+    if new_versions:
+        counts["new_versions"] = dict(new_versions)  # decoded by the codec: the JVM plan lacks them
     rows.append(
         {
             "kind": "count",
@@ -293,7 +302,9 @@ def _output(
         column = pa.array([r.get(name) for r in rows], type=arrow_type)
         if name == "payload" and jvm_payload is not None:
             from_jvm = pa.array([r.get("payload") == _FROM_JVM for r in rows], type=pa.bool_())
-            column = pc.if_else(from_jvm, pa.concat_arrays([jvm_payload, pa.nulls(1, pa.string())]), column)
+            column = pc.call_function(
+                "if_else", [from_jvm, pa.concat_arrays([jvm_payload, pa.nulls(1, pa.string())]), column]
+            )
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=OUTPUT_ARROW_SCHEMA)
 

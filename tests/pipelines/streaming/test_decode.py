@@ -164,3 +164,88 @@ def test_jvm_decode_equals_the_codec_path_and_leaves_the_rest_to_it(spark, glue,
     reasons = [got[o]["dlq_reason"] for o in range(len(values) - 5, len(values))]
     assert reasons == ["business_rule", None, "unknown_schema_version", "undecodable", "undecodable"]
     assert got[len(values) - 4]["kind"] == "event"  # the zlib record decoded through the codec
+
+
+def _wait_for(what: str, check: Any, timeout_s: float = 180) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not reached within {timeout_s}s; last seen: {last}")
+
+
+@pytest.mark.engines
+def test_a_version_registered_while_running_decodes_and_the_query_restarts_with_it(
+    spark, local_engines, glue, namespace, tmp_path
+) -> None:
+    import threading
+
+    import pyarrow.dataset as ds
+    import redis
+    from confluent_kafka import Producer
+
+    from pipelines.streaming import job
+
+    from .conftest import build_workload
+
+    w = build_workload(local_engines, glue, namespace, sessions=3, seed=9)
+    cfg = w.config(tmp_path, local_engines.redis_url, local_engines.moto_url, local_engines.kafka_bootstrap)
+    cfg = cfg.model_copy(update={"available_now": False, "trigger_seconds": 1.0})
+    r = redis.Redis.from_url(local_engines.redis_url)
+
+    def received(n: int) -> Any:
+        return lambda: (
+            int(r.hget(f"{namespace}:ledger:total", "received") or 0) >= n,
+            r.hgetall(f"{namespace}:ledger:total"),
+        )
+
+    runner = threading.Thread(target=job.run, args=(spark, cfg, 1))
+    runner.start()
+    try:
+        _wait_for("first workload processed", received(w.produced))
+        first_run = spark.streams.active[0].runId
+        # a newer page_view version (an added optional field) registered while the query runs
+        newer = copy.deepcopy(dict(load_contracts()["page_view"].definition))
+        newer["fields"].append({"name": "test_added", "type": "string", "default": ""})
+        schema_id = {"RegistryName": w.registry_name, "SchemaName": "page_view"}
+        version = uuid.UUID(
+            glue.register_schema_version(SchemaId=schema_id, SchemaDefinition=json.dumps(newer))["SchemaVersionId"]
+        )
+        parsed = fastavro.parse_schema(json.loads(json.dumps(newer).replace('"logicalType"', '"_lt"')))
+        records = [
+            s.record
+            for s in generate(16, seed=4, start_ms=int(time.time() * 1000) - 600_000)
+            if s.event_type == "page_view"
+        ]
+        producer = Producer({"bootstrap.servers": local_engines.kafka_bootstrap})
+
+        def send(batch: list[dict[str, Any]]) -> None:
+            for rec in batch:
+                buf = io.BytesIO()
+                fastavro.schemaless_writer(buf, parsed, {**rec, "test_added": "x"})
+                producer.produce(w.topics["page_view"], pack_header(version) + buf.getvalue())
+            assert producer.flush(30) == 0
+
+        send(records[:3])
+        _wait_for("records of the new version processed", received(w.produced + 3))
+        restarted = _wait_for(
+            "the query restarted with the new version",
+            lambda: (bool(spark.streams.active) and spark.streams.active[0].runId != first_run, None),
+        )
+        assert restarted is None
+        second_run = spark.streams.active[0].runId
+        send(records[3:6])
+        _wait_for("more records of the new version processed", received(w.produced + 6))
+        assert spark.streams.active[0].runId == second_run  # the new plan decodes them: no further restart
+    finally:
+        for query in spark.streams.active:
+            query.stop()
+        runner.join(60)
+    assert not runner.is_alive()
+    rows = ds.dataset(str(cfg.lake_dir), format="parquet", partitioning="hive").to_table().to_pylist()
+    newer_rows = [row for row in rows if row["schema_version_id"] == str(version)]
+    assert sorted(row["event_id"] for row in newer_rows) == sorted(rec["event_id"] for rec in records[:6])
+    assert all("test_added" not in json.loads(row["payload"]) for row in newer_rows)  # read with the current schema
