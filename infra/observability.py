@@ -71,7 +71,7 @@ class Observability(PlatformComponent):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-workloads", retention_in_days=config.log_retention_days, opts=self.child()
         )
-        t = config.thresholds
+        t = self._thresholds = config.thresholds
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for broker in range(1, targets.broker_count + 1):
             self._alarm(
@@ -121,28 +121,34 @@ class Observability(PlatformComponent):
             missing="notBreaching",
         )
         if targets.alb_arn_suffix is not None:
-            self._alarm(
-                "collector-5xx",
-                "critical",
-                "AWS/ApplicationELB",
-                "HTTPCode_Target_5XX_Count",
-                "Sum",
-                t.collector_errors_per_minute,
-                {"LoadBalancer": targets.alb_arn_suffix},
-                missing="notBreaching",
-            )
-            self._alarm(
-                "collector-latency-p99",
-                "warning",
-                "AWS/ApplicationELB",
-                "TargetResponseTime",
-                None,
-                t.collector_p99_seconds,
-                {"LoadBalancer": targets.alb_arn_suffix},
-                extended="p99",
-            )
+            self.watch_load_balancer(targets.alb_arn_suffix)
         self.topic_arns = {k: v.arn for k, v in self.topics.items()}
         self.register_outputs({"topic_arns": self.topic_arns})
+
+    def watch_load_balancer(self, alb_arn_suffix: pulumi.Input[str]) -> None:
+        """The collector's ALB alarms. A separate step because the load balancer is created by the
+        workloads' Ingress, which is built after this component (it needs the alert topics)."""
+        t = self._thresholds
+        self._alarm(
+            "collector-5xx",
+            "critical",
+            "AWS/ApplicationELB",
+            "HTTPCode_Target_5XX_Count",
+            "Sum",
+            t.collector_errors_per_minute,
+            {"LoadBalancer": alb_arn_suffix},
+            missing="notBreaching",
+        )
+        self._alarm(
+            "collector-latency-p99",
+            "warning",
+            "AWS/ApplicationELB",
+            "TargetResponseTime",
+            None,
+            t.collector_p99_seconds,
+            {"LoadBalancer": alb_arn_suffix},
+            extended="p99",
+        )
 
     def _alarm(
         self,

@@ -34,6 +34,7 @@ class StreamingConfig(Settings):
     # (pipelines/local/spark-kafka-pom.xml: Maven Central has no 4.3.0 connector yet).
     packages: tuple[str, ...] = (
         "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0",
+        "org.apache.spark:spark-avro_2.13:4.2.0",  # from_avro: the stream decodes records in the JVM
         "software.amazon.msk:aws-msk-iam-auth:2.2.0",
         "org.apache.hadoop:hadoop-aws:3.4.1",
     )

@@ -25,6 +25,7 @@ from infra.contracts import TopicMap
 
 NAMESPACE = "analytics"
 SNOWFLAKE_KEY_DIR = "/var/run/secrets/snowflake"
+SNOWFLAKE_KEY_SECRETS = {"etl": "SNOWFLAKE_TRANSFORMER_PRIVATE_KEY", "quality": "SNOWFLAKE_MONITOR_PRIVATE_KEY"}
 WORKLOADS = ("collector", "dashboard", "stream", "etl", "quality", "topic-sync", "backup")
 
 
@@ -118,6 +119,10 @@ class WorkloadInputs:
     dashboard_private_key: pulumi.Input[str] | None = None
     # the quality monitor's alert topics by severity (critical, warning): the observability SNS topics
     alert_topic_arns: Mapping[str, pulumi.Input[str]] | None = None
+    # Snowflake logins of the batch runner ("etl": TRANSFORMER_SVC) and the quality monitor ("quality":
+    # MONITOR_SVC): account, user, role, warehouse; the private key is the platform secret named in
+    # SNOWFLAKE_KEY_SECRETS, mounted as a file (never an env value) at SNOWFLAKE_KEY_DIR/key.p8
+    snowflake_logins: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None
 
 
 class Workloads(PlatformComponent):
@@ -205,6 +210,25 @@ class Workloads(PlatformComponent):
                 secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name="platform-secrets", key=key)
             )
 
+        def snowflake_login(workload: str) -> Mapping[str, pulumi.Input[str]]:
+            """A workload's Snowflake login, when the stack has both the login and its private key."""
+            login = (inputs.snowflake_logins or {}).get(workload)
+            key = SNOWFLAKE_KEY_SECRETS.get(workload)
+            return login if login and key in inputs.secrets else {}
+
+        def snowflake_key_volume(workload: str) -> list[k8s.core.v1.VolumeArgs]:
+            if not snowflake_login(workload):
+                return []
+            item = k8s.core.v1.KeyToPathArgs(key=SNOWFLAKE_KEY_SECRETS[workload], path="key.p8")
+            return [
+                k8s.core.v1.VolumeArgs(
+                    name="snowflake-key",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name="platform-secrets", items=[item], default_mode=0o400
+                    ),
+                )
+            ]
+
         def service_env(workload: str, port: int | None) -> list[k8s.core.v1.EnvVarArgs]:
             """Each service's own settings (AA_COLLECTOR_*, AA_DASHBOARD_*) from the platform values:
             listen on the pod network, Kafka and Redis endpoints, secrets by reference."""
@@ -217,6 +241,14 @@ class Workloads(PlatformComponent):
                     env(name="AA_COLLECTOR_REGISTRY_NAME", value=inputs.settings.get("AA_SCHEMA_REGISTRY", "")),
                     env(name="AA_COLLECTOR_CLIENT_IP_HEADER", value="cloudfront-viewer-address"),
                     env(name="AA_COLLECTOR_IP_SALT", value_from=secret("AA_IP_HASH_SALT")),
+                    # per-minute counts for the quality ledger's collector hop (docs/QUALITY.md)
+                    env(name="AA_REDIS_PASSWORD", value_from=secret("AA_REDIS_PASSWORD")),
+                    env(
+                        name="AA_COLLECTOR_LEDGER_REDIS_URL",
+                        value=pulumi.Output.concat(
+                            "rediss://:$(AA_REDIS_PASSWORD)@", inputs.settings.get("AA_REDIS_HOST", ""), ":6379/0"
+                        ),
+                    ),
                 ]
             if workload == "dashboard":
                 warehouse = (
@@ -244,8 +276,21 @@ class Workloads(PlatformComponent):
                         ),
                     ),
                 ]
-            if workload == "quality":  # python -m pipelines.quality.monitor (docs/QUALITY.md)
+            login = snowflake_login(workload)
+            if workload == "etl" and login:  # python -m pipelines.batch: dbt's dev/prod profile (dbt/profiles.yml)
                 return [
+                    env(name="AA_DBT_TARGET", value=inputs.settings.get("AA_ENVIRONMENT", "")),
+                    env(name="SNOWFLAKE_ACCOUNT", value=login["account"]),
+                    env(name="SNOWFLAKE_USER", value=login["user"]),
+                    env(name="SNOWFLAKE_PRIVATE_KEY_PATH", value=f"{SNOWFLAKE_KEY_DIR}/key.p8"),
+                ]
+            if workload == "quality":  # python -m pipelines.quality.monitor (docs/QUALITY.md)
+                warehouse_hop = [
+                    *(env(name=f"AA_QUALITY_SNOWFLAKE_{k.upper()}", value=v) for k, v in sorted(login.items())),
+                    env(name="AA_QUALITY_SNOWFLAKE_PRIVATE_KEY_PATH", value=f"{SNOWFLAKE_KEY_DIR}/key.p8"),
+                ]
+                return [
+                    *(warehouse_hop if login else []),
                     env(name="AA_REDIS_PASSWORD", value_from=secret("AA_REDIS_PASSWORD")),
                     env(
                         name="AA_QUALITY_REDIS_URL",
@@ -426,7 +471,20 @@ class Workloads(PlatformComponent):
                                 spec=k8s.core.v1.PodSpecArgs(
                                     service_account_name=workload,
                                     restart_policy="Never",
-                                    containers=[container(workload, cron.command, cron.resources)],
+                                    containers=[
+                                        container(
+                                            workload,
+                                            cron.command,
+                                            cron.resources,
+                                            volume_mounts=[
+                                                k8s.core.v1.VolumeMountArgs(
+                                                    name=v.name, mount_path=SNOWFLAKE_KEY_DIR, read_only=True
+                                                )
+                                                for v in snowflake_key_volume(workload)
+                                            ],
+                                        )
+                                    ],
+                                    volumes=snowflake_key_volume(workload) or None,
                                 ),
                             ),
                         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,13 @@ def artifact_files(config: StackConfig, root: Path = REPO_ROOT) -> dict[str, Pat
 
 
 def _aws_policies(
-    config: StackConfig, contracts: Contracts, lake: Lake, kafka: Kafka, registry: Registry, state: State
+    config: StackConfig,
+    contracts: Contracts,
+    lake: Lake,
+    kafka: Kafka,
+    registry: Registry,
+    state: State,
+    alert_topic_arns: Mapping[str, pulumi.Input[str]],
 ) -> dict[str, pulumi.Output[str]]:
     """Least-privilege IAM policy per workload (IRSA)."""
     event_topics = [t.name for t in contracts.topics.topics if t.event_type != "dead_letter"]
@@ -145,9 +152,11 @@ def _aws_policies(
         )
     )
     topic_sync = kafka.client_policy(admin_topics=all_topics)
-    quality = kafka.cluster_arn.apply(
-        lambda arn: policy_document(
+
+    def quality_policy(arn: str, topic_arns: list[str]) -> str:
+        return policy_document(
             [
+                {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arns},
                 {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
                  "Condition": {"StringEquals": {"cloudwatch:namespace": config.observability.metric_namespace}}},
                 {"Effect": "Allow", "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
@@ -155,8 +164,12 @@ def _aws_policies(
                  "Resource": [arn, arn.replace(":cluster/", ":topic/", 1) + "/events.*",
                               arn.replace(":cluster/", ":group/", 1) + "/*"]},
             ]
-        )
-    )  # fmt: skip
+        )  # fmt: skip
+
+    topic_arns = [arn for _, arn in sorted(alert_topic_arns.items())]
+    quality = pulumi.Output.all(kafka.cluster_arn, *topic_arns).apply(
+        lambda a: quality_policy(str(a[0]), [str(x) for x in a[1:]])
+    )
     backup = pulumi.Output.all(
         kafka.cluster_arn, registry.registry_arn, state.backup_bucket.arn, state.kms_key.arn
     ).apply(lambda a: backup_policy(*[str(x) for x in a]))
@@ -167,6 +180,17 @@ def _aws_policies(
         "quality": quality,
         "backup": backup,
     }
+
+
+def _snowflake_logins(config: StackConfig) -> dict[str, dict[str, pulumi.Input[str]]]:
+    """The batch runner's and the quality monitor's Snowflake logins (their service users)."""
+    account = f"{config.warehouse.organization_name}-{config.warehouse.account_name}"
+    logins: dict[str, dict[str, pulumi.Input[str]]] = {}
+    for workload, user in (("etl", "TRANSFORMER_SVC"), ("quality", "MONITOR_SVC")):
+        spec = config.warehouse.service_users.get(user)
+        if spec is not None:
+            logins[workload] = {"account": account, "user": user, "role": spec.role, "warehouse": spec.warehouse}
+    return logins
 
 
 def backup_policy(cluster_arn: str, registry_arn: str, bucket_arn: str, key_arn: str) -> str:
@@ -246,7 +270,17 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         opts=opts,
         protect_stateful=protect,
     )
-    policies = _aws_policies(config, contracts, lake, kafka, registry, state)
+    # before the workloads: the quality monitor publishes to its alert topics; the collector's ALB
+    # alarms are added once the Ingress has made the load balancer (watch_load_balancer below)
+    observability = Observability(
+        "observability",
+        config.observability,
+        Targets(
+            msk_cluster_name=kafka.cluster_name, broker_count=config.kafka.broker_count, redis_group_id=cache.group_id
+        ),
+        opts=opts,
+    )
+    policies = _aws_policies(config, contracts, lake, kafka, registry, state, observability.topic_arns)
     roles = {w: kubernetes.irsa_role(w, NAMESPACE, w, p).arn for w, p in policies.items()}
     secrets = secrets or {}
     k8s_opts = pulumi.ResourceOptions(providers=[provider, kubernetes.provider], depends_on=[kubernetes])
@@ -295,6 +329,8 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
             if "DASHBOARD_SVC" in config.warehouse.service_users
             else None,
             dashboard_private_key=secrets.get("snowflakeDashboardPrivateKey"),
+            alert_topic_arns=observability.topic_arns,
+            snowflake_logins=_snowflake_logins(config),
         ),
         opts=k8s_opts,
     )
@@ -319,17 +355,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         name=workloads.load_balancer_name,
         opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[workloads]),
     )
-    observability = Observability(
-        "observability",
-        config.observability,
-        Targets(
-            msk_cluster_name=kafka.cluster_name,
-            broker_count=config.kafka.broker_count,
-            redis_group_id=cache.group_id,
-            alb_arn_suffix=alb.arn_suffix,
-        ),
-        opts=opts,
-    )
+    observability.watch_load_balancer(alb.arn_suffix)
     sf_provider = snowflake_provider("snowflake", config.warehouse, secrets.get("snowflakePrivateKey", ""))
     warehouse = Warehouse(
         "warehouse",

@@ -170,6 +170,7 @@ def test_stream_runs_as_spark_application_sized_from_config(dev: Recorder, prod:
     assert d["sparkConf"]["spark.sql.streaming.checkpointLocation"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
     assert d["sparkVersion"] == "4.3.0"
     assert "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0" in d["deps"]["packages"]
+    assert "org.apache.spark:spark-avro_2.13:4.2.0" in d["deps"]["packages"]
     env = {e["name"]: e["value"] for e in d["driver"]["env"]}
     assert env["AA_LAKE_DIR"] == "s3a://lake-enriched-bucket/events"
     assert env["AA_CHECKPOINT_DIR"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
@@ -547,3 +548,50 @@ def test_transformer_may_read_access_history_for_the_audit_mart(stack: Recorder)
         and r.inputs["accountRoleName"] == "TRANSFORMER"
     ]
     assert on_governance == [["USAGE", "CREATE SCHEMA"]]
+
+
+def _cron_pod(recorder: Recorder, workload: str) -> dict:
+    cron = recorder.one("kubernetes:batch/v1:CronJob", f"workloads-{workload}").inputs
+    return cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_batch_runner_and_quality_monitor_log_in_to_snowflake_with_mounted_keys(dev: Recorder, prod: Recorder):
+    for recorder, target in ((dev, "dev"), (prod, "prod")):
+        etl = _cron_pod(recorder, "etl")
+        env = {e["name"]: e.get("value") for e in etl["containers"][0]["env"]}
+        assert env["AA_DBT_TARGET"] == target  # dbt/profiles.yml's Snowflake target of this stack
+        assert (env["SNOWFLAKE_USER"], env["SNOWFLAKE_PRIVATE_KEY_PATH"]) == (
+            "TRANSFORMER_SVC",
+            "/var/run/secrets/snowflake/key.p8",
+        )
+        assert env["SNOWFLAKE_ACCOUNT"] == f"EXAMPLEORG-ANALYTICS_{target.upper()}"
+        assert etl["volumes"][0]["secret"]["items"] == [{"key": "SNOWFLAKE_TRANSFORMER_PRIVATE_KEY", "path": "key.p8"}]
+        assert etl["containers"][0]["volumeMounts"][0]["mountPath"] == "/var/run/secrets/snowflake"
+        quality = _cron_pod(recorder, "quality")
+        qenv = {e["name"]: e.get("value") for e in quality["containers"][0]["env"]}
+        assert {k: v for k, v in qenv.items() if k.startswith("AA_QUALITY_SNOWFLAKE_")} == {
+            "AA_QUALITY_SNOWFLAKE_ACCOUNT": f"EXAMPLEORG-ANALYTICS_{target.upper()}",
+            "AA_QUALITY_SNOWFLAKE_USER": "MONITOR_SVC",
+            "AA_QUALITY_SNOWFLAKE_ROLE": "ANALYST",
+            "AA_QUALITY_SNOWFLAKE_WAREHOUSE": "BI",
+            "AA_QUALITY_SNOWFLAKE_PRIVATE_KEY_PATH": "/var/run/secrets/snowflake/key.p8",
+        }
+        assert quality["volumes"][0]["secret"]["items"] == [{"key": "SNOWFLAKE_MONITOR_PRIVATE_KEY", "path": "key.p8"}]
+
+
+def test_quality_monitor_alerts_through_the_observability_topics(dev: Recorder):
+    topics = {r.name: r for r in dev.of_type("aws:sns/topic:Topic")}
+    assert {"observability-critical", "observability-warning"} <= set(topics)
+    env = {e["name"]: e.get("value") for e in _cron_pod(dev, "quality")["containers"][0]["env"]}
+    arns = {env["AA_QUALITY_SNS_TOPIC_CRITICAL"], env["AA_QUALITY_SNS_TOPIC_WARNING"]}
+    assert all(a and "observability-" in a for a in arns)
+    policies = {r.name: json.loads(r.inputs["policy"]) for r in dev.of_type("aws:iam/rolePolicy:RolePolicy")}
+    publish = [s for s in policies["irsa-quality"]["Statement"] if s["Action"] == "sns:Publish"]
+    assert publish == [{"Effect": "Allow", "Action": "sns:Publish", "Resource": sorted(arns)}]
+
+
+def test_collector_counts_for_the_quality_ledger_in_redis(dev: Recorder):
+    spec = dev.one("kubernetes:apps/v1:Deployment", "workloads-collector").inputs["spec"]
+    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["AA_COLLECTOR_LEDGER_REDIS_URL"]["value"].startswith("rediss://:$(AA_REDIS_PASSWORD)@master.")
+    assert env["AA_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "AA_REDIS_PASSWORD"
