@@ -11,8 +11,9 @@
    Spark's own progress reports (``triggerExecution``); the first batch (JIT, Python workers) is
    reported separately.
 2. Freshness: the job runs with the 10 s trigger while a producer sends at the demo rate (20
-   events/s) and at 10x; freshness of an event = when its batch's Redis transaction committed
-   (the ledger's ``processed_at``) minus its ``collector_received_at``; p50/p95 over all events.
+   events/s) and at 10x, with each decode; freshness of an event = when its batch's Redis
+   transaction committed (the ledger's ``processed_at``) minus its ``collector_received_at``;
+   p50/p95 over all events.
 
 Uses the engines of ``make up`` (started if needed, stopped again if this run started them).
 """
@@ -210,10 +211,15 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
     return {"rates": results, "cpu_s": cpu}
 
 
-def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int) -> dict[str, float]:
+def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, jvm: bool = True) -> dict[str, float]:
     import pyarrow.dataset as ds
 
-    cfg = bench.stream_config(tmp / f"fresh-{rate}", starting_offsets="latest", trigger_seconds=10.0)
+    cfg = bench.stream_config(
+        tmp / f"fresh-{rate}-{'jvm' if jvm else 'python'}",
+        starting_offsets="latest",
+        trigger_seconds=10.0,
+        jvm_decode=jvm,
+    )
     query = job.start(spark, cfg)
     time.sleep(12)  # the first (empty) batch and the Python workers
     stop = time.monotonic() + seconds
@@ -288,8 +294,9 @@ def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40
             report["full_jvm"]["steady_events_per_s"] / report["full_python"]["steady_events_per_s"], 2
         )
         if freshness_seconds:
-            report["freshness_demo_20_per_s"] = freshness(spark, bench, tmp, 20, freshness_seconds)
-            report["freshness_10x_200_per_s"] = freshness(spark, bench, tmp, 200, freshness_seconds)
+            for decode, jvm in (("jvm", True), ("python", False)):
+                report[f"freshness_demo_20_per_s_{decode}"] = freshness(spark, bench, tmp, 20, freshness_seconds, jvm)
+                report[f"freshness_10x_200_per_s_{decode}"] = freshness(spark, bench, tmp, 200, freshness_seconds, jvm)
     finally:
         if spark is not None:
             spark.stop()
