@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from pipelines.contracts.topics import TopicConfigError, TopicSpec, admin_client, load_topics, sync_topics
@@ -18,13 +19,23 @@ def _config(admin, topic: str) -> dict[str, str]:
     return {k: v.value for k, v in admin.describe_configs([res])[res].result(10).items()}
 
 
-def _eventually(read, expected, timeout_s: float = 10.0):
-    """Poll until read() == expected: KRaft applies config changes asynchronously."""
+def _eventually(read, expected, timeout_s: float = 20.0):
+    """Poll until read() == expected: KRaft applies config changes asynchronously, and a broker
+    may not know a just-created topic yet (UNKNOWN_TOPIC_OR_PART) when the machine is busy."""
     deadline = time.monotonic() + timeout_s
-    seen = read()
+
+    def attempt():
+        try:
+            return read()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() >= deadline:
+                raise
+            return exc
+
+    seen = attempt()
     while seen != expected and time.monotonic() < deadline:
         time.sleep(0.1)
-        seen = read()
+        seen = attempt()
     assert seen == expected
 
 
