@@ -106,11 +106,14 @@ def test_broker_outage_spills_then_replays_every_acknowledged_event_exactly_once
         spilled = run_collector(cfg, collector_codec, body)
         assert spilled >= 100
         _assert_no_ip(b"".join(journal_seen), "the journal")
-        records = consume(kafka.kafka_bootstrap, _event_topics(namespace), collector_codec, expected=len(acked))
+        # everything up to the high watermarks (the replay is done): a read that stopped at len(acked)
+        # records could miss acknowledged ones behind an unexpected extra record
+        records = consume(kafka.kafka_bootstrap, _event_topics(namespace), collector_codec)
         counts = Counter(r["event_id"] for _, _, r, _ in records)
         missing = set(acked) - set(counts)
-        assert not missing, f"{len(missing)} acknowledged events missing from Kafka"
-        assert [i for i, n in counts.items() if n > 1] == [], "duplicates in Kafka"
+        duplicates = [i for i, n in counts.items() if n > 1]
+        assert not missing, f"{len(missing)} acknowledged events missing from Kafka ({len(duplicates)} duplicated)"
+        assert duplicates == [], f"{len(duplicates)} duplicates in Kafka"
         assert len(records) == len(acked)
         _assert_no_ip(b"".join(raw for *_, raw in records), "Kafka")
     finally:
