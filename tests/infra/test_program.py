@@ -595,3 +595,27 @@ def test_collector_counts_for_the_quality_ledger_in_redis(dev: Recorder):
     env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
     assert env["AA_COLLECTOR_LEDGER_REDIS_URL"]["value"].startswith("rediss://:$(AA_REDIS_PASSWORD)@master.")
     assert env["AA_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "AA_REDIS_PASSWORD"
+
+
+def test_every_job_command_is_accepted_by_its_module(dev: Recorder, prod: Recorder, monkeypatch):
+    """A CronJob or Job whose arguments its module does not accept fails only at 2 a.m. in the cloud:
+    parse each one with the module's own argparse (the runbook test's check)."""
+    from tests.pipelines.ops.test_runbooks import _accepts
+
+    checked = set()
+    for recorder in (dev, prod):
+        for r in [*recorder.of_type("kubernetes:batch/v1:CronJob"), *recorder.of_type("kubernetes:batch/v1:Job")]:
+            spec = r.inputs["spec"]
+            pod = (spec["jobTemplate"]["spec"] if "jobTemplate" in spec else spec)["template"]["spec"]
+            for c in [*pod.get("initContainers", []), *pod["containers"]]:
+                command = c["command"]
+                if command[:2] == ["python", "-m"]:
+                    _accepts(command[2], command[3:], monkeypatch)
+                    checked.add(command[2])
+    assert checked >= {
+        "pipelines.batch",
+        "pipelines.quality.monitor",
+        "pipelines.ops.backup",
+        "pipelines.contracts.topics",
+        "pipelines.catalog",
+    }
