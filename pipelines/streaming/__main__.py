@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rules-file", type=Path)
     run.add_argument("--profiles-file", type=Path)
     run.add_argument("--master")
+    run.add_argument(
+        "--jvm-decode",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode with Spark's from_avro (default) or, with --no-jvm-decode, fastavro in Python",
+    )
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k != "command"}
     try:
