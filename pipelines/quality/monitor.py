@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -34,6 +35,7 @@ from typing import Any
 from pipelines.logs import JsonLogger
 from pipelines.quality import alerts, ledger, monitors, store
 from pipelines.quality.config import ConfigError, Locations, QualityConfig, load_config
+from pipelines.streaming.lakefs import Lake
 
 _logger = JsonLogger("quality")
 log = _logger.log
@@ -63,7 +65,12 @@ class PassResult:
         }
 
 
-def ledger_root(loc: Locations) -> Path:
+def ledger_root(loc: Locations) -> store.Root:
+    """Where the durable ledger lives (``store``): AA_QUALITY_LEDGER_URI (S3 in the cloud, where the
+    pod's own disk is gone after each run), else beside the local lake, else the state dir."""
+    uri = os.environ.get("AA_QUALITY_LEDGER_URI")
+    if uri:
+        return Lake.at(uri)
     return loc.lake_dir / "_quality" / "ledger" if loc.lake_dir is not None else loc.state_dir / "ledger"
 
 

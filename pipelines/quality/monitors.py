@@ -104,7 +104,7 @@ def robust_score(value: float, history: list[float]) -> tuple[float, float, floa
     return med, scale, (value - med) / scale
 
 
-def volume_findings(root: Path, hour: int, cfg: QualityConfig) -> list[Finding]:
+def volume_findings(root: store.Root, hour: int, cfg: QualityConfig) -> list[Finding]:
     """The hour ``hour`` (complete) against the same hour of week in the previous weeks."""
     current = store.hourly_volume(root, hour)
     if current is None:

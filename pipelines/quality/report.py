@@ -48,7 +48,7 @@ def _day_hours(day: date) -> tuple[int, int]:
     return start, start + 23
 
 
-def ledger_section(root: Path, day: date) -> tuple[Section, dict[str, int]]:
+def ledger_section(root: store.Root, day: date) -> tuple[Section, dict[str, int]]:
     first, last = _day_hours(day)
     rows = store.read_hours(root, first, last)
     cols = ["received", "accepted", "rejected", "written", "invalid", "duplicate", "late", "bot", "in_flight"]
@@ -158,7 +158,7 @@ def freshness_section(runs: list[dict[str, Any]], cfg: QualityConfig) -> Section
     return Section("Freshness", f"At the last pass ({last['at']}).", [table])
 
 
-def build_report(day: date, cfg: QualityConfig, loc: Locations, ledger_root: Path) -> Report:
+def build_report(day: date, cfg: QualityConfig, loc: Locations, ledger_root: store.Root) -> Report:
     ledger, totals = ledger_section(ledger_root, day)
     runs = _runs(loc.state_dir, day)
     sections = [

@@ -1,7 +1,9 @@
 """Durable ledger: one Parquet file per hour, ``<root>/date=YYYY-MM-DD/hour=HH.parquet``.
 
-``<root>`` is ``<lake>/_quality/ledger`` (the leading ``_`` keeps event readers away; DuckDB and
-Snowflake read it with ``read_parquet`` / an external stage), else ``<state>/ledger``. One row per
+``<root>`` is ``AA_QUALITY_LEDGER_URI`` when set (the cloud: ``s3://<lake bucket>/quality/ledger``,
+beside the events, read by Snowflake through an external stage), else ``<lake>/_quality/ledger``
+(the leading ``_`` keeps event readers away; DuckDB reads it with ``read_parquet``), else
+``<state>/ledger``. A root is a folder or any location ``pipelines.streaming.lakefs.Lake`` takes. One row per
 (receive minute, event type) with the balance equation's terms, its status, the hop named when it
 does not balance, and every raw count as JSON. Each pass rewrites the hours it checked (atomic
 replace), so the files are idempotent; hours older than the Redis TTL are never rewritten.
@@ -9,8 +11,8 @@ replace), so the files are idempotent; hours older than the Redis TTL are never 
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -21,6 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.quality.ledger import WindowBalance
+from pipelines.streaming.lakefs import Lake
+
+Root = Path | Lake
 
 SCHEMA = pa.schema(
     [
@@ -45,15 +50,18 @@ SCHEMA = pa.schema(
 INT_COLUMNS = ("received", "accepted", "rejected", "written", "invalid", "duplicate", "late", "bot", "in_flight")
 
 
-def hour_path(root: Path, hour: int) -> Path:
+def _lake(root: Root) -> Lake:
+    return root if isinstance(root, Lake) else Lake.at(root)
+
+
+def hour_file(hour: int) -> str:
     dt = datetime.fromtimestamp(hour * 3600, tz=UTC)
-    return root / f"date={dt:%Y-%m-%d}" / f"hour={dt:%H}.parquet"
+    return f"date={dt:%Y-%m-%d}/hour={dt:%H}.parquet"
 
 
-def write_rows(root: Path, hour: int, rows: list[dict[str, Any]], checked_at_s: float) -> Path:
-    """Replace one hour's file with ``rows`` (dicts with the SCHEMA's columns; ``counts`` a mapping)."""
-    path = hour_path(root, hour)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_rows(root: Root, hour: int, rows: list[dict[str, Any]], checked_at_s: float) -> str:
+    """Replace one hour's file with ``rows`` (dicts with the SCHEMA's columns; ``counts`` a mapping);
+    atomic (a rename locally, one PUT on S3). Returns where it was written."""
     checked = datetime.fromtimestamp(checked_at_s, tz=UTC)
     table = pa.table(
         {
@@ -68,27 +76,24 @@ def write_rows(root: Path, hour: int, rows: list[dict[str, Any]], checked_at_s: 
         },
         schema=SCHEMA,
     )
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+    lake = _lake(root)
+    lake.write_parquet(hour_file(hour), table)
+    return lake.path(hour_file(hour))
 
 
-def write_balances(root: Path, balances: Iterable[WindowBalance], checked_at_s: float) -> list[Path]:
+def write_balances(root: Root, balances: Iterable[WindowBalance], checked_at_s: float) -> list[str]:
     by_hour: dict[int, list[dict[str, Any]]] = {}
     for b in balances:
         by_hour.setdefault(b.minute // 60, []).append(b.row())
     return [write_rows(root, hour, rows, checked_at_s) for hour, rows in sorted(by_hour.items())]
 
 
-def read_hour(root: Path, hour: int) -> list[dict[str, Any]]:
-    path = hour_path(root, hour)
-    if not path.exists():
-        return []
-    return pq.read_table(path).to_pylist()
+def read_hour(root: Root, hour: int) -> list[dict[str, Any]]:
+    data = _lake(root).read_bytes(hour_file(hour))
+    return [] if data is None else pq.read_table(io.BytesIO(data)).to_pylist()
 
 
-def read_hours(root: Path, first_hour: int, last_hour: int) -> list[dict[str, Any]]:
+def read_hours(root: Root, first_hour: int, last_hour: int) -> list[dict[str, Any]]:
     """Rows of hours [first_hour, last_hour]."""
     out: list[dict[str, Any]] = []
     for h in range(first_hour, last_hour + 1):
@@ -96,12 +101,12 @@ def read_hours(root: Path, first_hour: int, last_hour: int) -> list[dict[str, An
     return out
 
 
-def hourly_volume(root: Path, hour: int) -> Counter[str] | None:
+def hourly_volume(root: Root, hour: int) -> Counter[str] | None:
     """Received events per event type in one hour; None when that hour was never recorded."""
-    path = hour_path(root, hour)
-    if not path.exists():
+    data = _lake(root).read_bytes(hour_file(hour))
+    if data is None:
         return None
     vol: Counter[str] = Counter()
-    for r in read_hour(root, hour):
+    for r in pq.read_table(io.BytesIO(data)).to_pylist():
         vol[r["event_type"]] += int(r["received"] or 0)
     return vol

@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
@@ -42,7 +41,7 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def _history(root: Path, hour: int, page_views: int) -> None:
+def _history(root: store.Root, hour: int, page_views: int) -> None:
     """The hour under test and four weeks of the same hour of week (synthetic ledger history)."""
 
     def rows(h: int, n: int) -> list[dict]:
