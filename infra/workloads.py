@@ -299,6 +299,13 @@ class Workloads(PlatformComponent):
                         ),
                     ),
                     env(name="AA_QUALITY_STATE_DIR", value="/tmp/quality"),
+                    # the durable hourly ledger (pipelines/quality/store.py) beside the events, not on the pod
+                    env(
+                        name="AA_QUALITY_LEDGER_URI",
+                        value=pulumi.Output.concat(
+                            "s3://", inputs.settings.get("AA_LAKE_BUCKET", ""), "/quality/ledger"
+                        ),
+                    ),
                     env(name="AA_QUALITY_INCIDENTS_IN_REDIS", value="true"),  # the pod's disk is gone after a run
                     *(
                         env(name=f"AA_QUALITY_SNS_TOPIC_{severity.upper()}", value=arn)

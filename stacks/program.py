@@ -153,10 +153,15 @@ def _aws_policies(
     )
     topic_sync = kafka.client_policy(admin_topics=all_topics)
 
-    def quality_policy(arn: str, topic_arns: list[str]) -> str:
+    def quality_policy(arn: str, topic_arns: list[str], lake_arn: str, kms_arn: str) -> str:
         return policy_document(
             [
                 {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arns},
+                # the durable ledger under quality/ in the lake bucket (AA_QUALITY_LEDGER_URI)
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{lake_arn}/quality/*"},
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": lake_arn,
+                 "Condition": {"StringLike": {"s3:prefix": "quality/*"}}},
+                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_arn},
                 {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
                  "Condition": {"StringEquals": {"cloudwatch:namespace": config.observability.metric_namespace}}},
                 {"Effect": "Allow", "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
@@ -167,8 +172,8 @@ def _aws_policies(
         )  # fmt: skip
 
     topic_arns = [arn for _, arn in sorted(alert_topic_arns.items())]
-    quality = pulumi.Output.all(kafka.cluster_arn, *topic_arns).apply(
-        lambda a: quality_policy(str(a[0]), [str(x) for x in a[1:]])
+    quality = pulumi.Output.all(kafka.cluster_arn, lake.bucket_arns["enriched"], lake.kms_key.arn, *topic_arns).apply(
+        lambda a: quality_policy(str(a[0]), [str(x) for x in a[3:]], str(a[1]), str(a[2]))
     )
     backup = pulumi.Output.all(
         kafka.cluster_arn, registry.registry_arn, state.backup_bucket.arn, state.kms_key.arn

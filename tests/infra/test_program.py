@@ -588,6 +588,13 @@ def test_quality_monitor_alerts_through_the_observability_topics(dev: Recorder):
     policies = {r.name: json.loads(r.inputs["policy"]) for r in dev.of_type("aws:iam/rolePolicy:RolePolicy")}
     publish = [s for s in policies["irsa-quality"]["Statement"] if s["Action"] == "sns:Publish"]
     assert publish == [{"Effect": "Allow", "Action": "sns:Publish", "Resource": sorted(arns)}]
+    ledger = env["AA_QUALITY_LEDGER_URI"]
+    assert ledger.startswith("s3://")
+    assert ledger.endswith("/quality/ledger")
+    writes = [s for s in policies["irsa-quality"]["Statement"] if s["Action"] == ["s3:GetObject", "s3:PutObject"]]
+    assert [w["Resource"].rsplit(":::", 1)[1] for w in writes] == [
+        ledger.removeprefix("s3://").removesuffix("ledger") + "*"
+    ]
 
 
 def test_collector_counts_for_the_quality_ledger_in_redis(dev: Recorder):
