@@ -401,69 +401,97 @@ class Lake(PlatformComponent):
         provider: pulumi.ProviderResource,
         rules: Mapping[str, list[aws.s3.BucketLifecycleConfigurationRuleArgs]],
     ) -> None:
-        replica_key = aws.kms.Key(
+        replication = Replication(self, name, "lake", self.kms_key.arn, provider)
+        for kind in REPLICATED_BUCKETS:
+            replica = SecureBucket(self, f"{name}-{kind}-replica", replication.key, config.force_destroy, provider)
+            self._bucket_policy(replica, provider=provider)
+            self._lifecycle(replica, rules[kind], provider)  # replicas expire with their sources
+            self.replicas[kind] = replica.bucket
+            source = secure[kind]
+            replication.replicate(
+                kind, "lake-dr", source.bucket, source.versioning, replica.bucket, replica.versioning, "STANDARD_IA"
+            )
+
+
+class Replication:
+    """Cross-region replication of a component's KMS-encrypted, versioned buckets: one replica key
+    (in the replica region) and one role for the component, then one replication rule per bucket.
+    Resource names: ``<name>-replica-key``, ``<name>-replication``, ``<name>-replication-<kind>``
+    (the role's policy) and ``<name>-<kind>`` (the replication configuration)."""
+
+    def __init__(
+        self,
+        owner: PlatformComponent,
+        name: str,
+        what: str,
+        source_key_arn: pulumi.Input[str],
+        provider: pulumi.ProviderResource,
+    ) -> None:
+        self.owner, self.name, self.source_key_arn = owner, name, source_key_arn
+        self.key = aws.kms.Key(
             f"{name}-replica-key",
-            description="SSE-KMS key of the lake replicas",
+            description=f"SSE-KMS key of the {what} replicas",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=self.child(provider=provider, stateful=True),
+            opts=owner.child(provider=provider, stateful=True),
         )
-        role = aws.iam.Role(
+        self.role = aws.iam.Role(
             f"{name}-replication",
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
+                        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
                     ],
                 }
             ),
-            opts=self.child(),
+            opts=owner.child(),
         )
-        for kind in REPLICATED_BUCKETS:
-            replica = SecureBucket(self, f"{name}-{kind}-replica", replica_key, config.force_destroy, provider)
-            self._bucket_policy(replica, provider=provider)
-            self._lifecycle(replica, rules[kind], provider)  # replicas expire with their sources
-            self.replicas[kind] = replica.bucket
-            source = secure[kind]
-            policy = pulumi.Output.all(source.bucket.arn, replica.bucket.arn, self.kms_key.arn, replica_key.arn).apply(
-                lambda a: json.dumps(_replication_policy(*[str(x) for x in a]))
-            )
-            role_policy = aws.iam.RolePolicy(
-                f"{name}-replication-{kind}", role=role.id, policy=policy, opts=self.child()
-            )
-            aws.s3.BucketReplicationConfig(
-                f"{name}-{kind}",
-                bucket=source.bucket.id,
-                role=role.arn,
-                rules=[
-                    aws.s3.BucketReplicationConfigRuleArgs(
-                        id="lake-dr",
-                        status="Enabled",
-                        filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
-                        delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+
+    def replicate(
+        self,
+        kind: str,
+        rule_id: str,
+        source: aws.s3.Bucket,
+        source_versioning: pulumi.Resource,
+        replica: aws.s3.Bucket,
+        replica_versioning: pulumi.Resource,
+        storage_class: str | None = None,
+    ) -> None:
+        policy = pulumi.Output.all(source.arn, replica.arn, self.source_key_arn, self.key.arn).apply(
+            lambda a: json.dumps(_replication_policy(*[str(x) for x in a]))
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{self.name}-replication-{kind}", role=self.role.id, policy=policy, opts=self.owner.child()
+        )
+        aws.s3.BucketReplicationConfig(
+            f"{self.name}-{kind}",
+            bucket=source.id,
+            role=self.role.arn,
+            rules=[
+                aws.s3.BucketReplicationConfigRuleArgs(
+                    id=rule_id,
+                    status="Enabled",
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
+                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+                        status="Enabled"
+                    ),
+                    source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
+                        sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
                             status="Enabled"
+                        )
+                    ),
+                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
+                        bucket=replica.arn,
+                        storage_class=storage_class,
+                        encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
+                            replica_kms_key_id=self.key.arn
                         ),
-                        source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
-                            sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
-                                status="Enabled"
-                            )
-                        ),
-                        destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                            bucket=replica.bucket.arn,
-                            storage_class="STANDARD_IA",
-                            encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
-                                replica_kms_key_id=replica_key.arn
-                            ),
-                        ),
-                    )
-                ],
-                opts=self.child(depends_on=[source.versioning, replica.versioning, role_policy]),
-            )
+                    ),
+                )
+            ],
+            opts=self.owner.child(depends_on=[source_versioning, replica_versioning, role_policy]),
+        )
 
 
 AUDITED_BUCKETS = ("raw", "enriched", "dead-letter")

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
-from infra.lake import ReplicationConfig, _replication_policy, tls_only_statement
+from infra.lake import Replication, ReplicationConfig, tls_only_statement
 
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -157,29 +157,7 @@ class State(PlatformComponent):
         self.backup_bucket = backups.bucket
         self.replicas: dict[str, aws.s3.Bucket] = {}
         if config.replication.enabled and replica_provider is not None:
-            replica_key = aws.kms.Key(
-                f"{name}-replica-key",
-                description="SSE-KMS key of the state and backup replicas",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                opts=self.child(provider=replica_provider, stateful=True),
-            )
-            role = aws.iam.Role(
-                f"{name}-replication",
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "s3.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
-                opts=self.child(),
-            )
+            replication = Replication(self, name, "state and backup", self.kms_key.arn, replica_provider)
             for kind, source, expire in (
                 ("pulumi", state, None),
                 ("backups", backups, config.backup_retention_days),
@@ -189,43 +167,13 @@ class State(PlatformComponent):
                     self,
                     f"{name}-{kind}-replica",
                     f"{config.state_bucket if kind == 'pulumi' else config.backup_bucket}-{region}",
-                    replica_key,
+                    replication.key,
                     config.force_destroy,
                     replica_provider,
                 )
                 replica.lifecycle(self, days, expire, replica_provider)
                 self.replicas[kind] = replica.bucket
-                policy = pulumi.Output.all(
-                    source.bucket.arn, replica.bucket.arn, self.kms_key.arn, replica_key.arn
-                ).apply(lambda a: json.dumps(_replication_policy(*[str(x) for x in a])))
-                role_policy = aws.iam.RolePolicy(
-                    f"{name}-replication-{kind}", role=role.id, policy=policy, opts=self.child()
-                )
-                aws.s3.BucketReplicationConfig(
-                    f"{name}-{kind}",
-                    bucket=source.bucket.id,
-                    role=role.arn,
-                    rules=[
-                        aws.s3.BucketReplicationConfigRuleArgs(
-                            id="state-dr",
-                            status="Enabled",
-                            filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
-                            delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
-                                status="Enabled"
-                            ),
-                            source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
-                                sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
-                                    status="Enabled"
-                                )
-                            ),
-                            destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                                bucket=replica.bucket.arn,
-                                encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
-                                    replica_kms_key_id=replica_key.arn
-                                ),
-                            ),
-                        )
-                    ],
-                    opts=self.child(depends_on=[source.versioning, replica.versioning, role_policy]),
+                replication.replicate(
+                    kind, "state-dr", source.bucket, source.versioning, replica.bucket, replica.versioning
                 )
         self.register_outputs({"state_bucket": self.state_bucket.bucket, "backup_bucket": self.backup_bucket.bucket})
