@@ -102,16 +102,8 @@ class Demo:
 
     def spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.logs / f"demo-{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**self.env(), **(extra_env or {})},
-                cwd=REPO,
-            )
+        env = {**self.env(), **(extra_env or {})}
+        proc = engines.spawn_logged([sys.executable, *args], log, env, cwd=REPO, new_session=False)
         self.procs.append(proc)
         return proc
 

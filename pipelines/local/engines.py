@@ -133,17 +133,26 @@ def _pid_alive(pid_file: Path) -> int | None:
     return pid
 
 
-def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
+def spawn_logged(
+    cmd: list[str], log_file: Path, env: dict[str, str] | None = None, cwd: Path | None = None, new_session: bool = True
+) -> subprocess.Popen[bytes]:
+    """Start a process with stdout and stderr appended to ``log_file`` and no stdin (the engines,
+    and the services that the demo and the drills run)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=new_session,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
+
+
+def _spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
+    proc = spawn_logged(cmd, log_file, env)
     pid_file.write_text(str(proc.pid))
     return proc.pid
 

@@ -163,17 +163,7 @@ class Context:
 
     def spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.work / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**self.env(), **(extra_env or {})},
-                cwd=REPO,
-                start_new_session=True,
-            )
+        proc = engines.spawn_logged([sys.executable, *args], log, {**self.env(), **(extra_env or {})}, cwd=REPO)
         self.procs.append(proc)
         return proc
 
