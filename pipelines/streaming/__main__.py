@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "--jvm-decode",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="decode with Spark's from_avro (default) or, with --no-jvm-decode, fastavro in Python",
+        help="decode with Spark's from_avro in the JVM (opt-in) instead of the codec in Python (default)",
     )
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k != "command"}

@@ -193,7 +193,7 @@ def test_a_version_registered_while_running_decodes_and_the_query_restarts_with_
 
     w = build_workload(local_engines, glue, namespace, sessions=3, seed=9)
     cfg = w.config(tmp_path, local_engines.redis_url, local_engines.moto_url, local_engines.kafka_bootstrap)
-    cfg = cfg.model_copy(update={"available_now": False, "trigger_seconds": 1.0})
+    cfg = cfg.model_copy(update={"available_now": False, "trigger_seconds": 1.0, "jvm_decode": True})
     r = redis.Redis.from_url(local_engines.redis_url)
 
     def received(n: int) -> Any:
