@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Every fixed port the tests use is shifted by 10 x AA_TEST_PORT_OFFSET, so two test runs on one
 # machine (e.g. a fresh-clone check beside a working tree) do not meet; their engine state dirs
-# differ too. The fixed ports span 25000-29293, so offsets 100, 200, ... keep runs apart.
+# differ too. The fixed ports span 25000-29293, so offsets 100, 200, 300 keep runs apart; stay at or
+# below 340, or the ports enter Linux's ephemeral range (32768+), where client sockets may hold them.
 PORT_OFFSET = int(os.environ.get("AA_TEST_PORT_OFFSET", "0"))
 
 
