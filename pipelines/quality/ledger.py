@@ -58,6 +58,12 @@ HOPS = ("collector", "kafka", "stream", "lake", "warehouse")
 Key = tuple[int, str]  # (receive minute, event type)
 
 
+def staging_tables(con: Any) -> set[str]:
+    """Tables of the DuckDB warehouse's ``staging`` schema (dbt's staging models that exist yet)."""
+    rows = con.execute("select table_name from information_schema.tables where table_schema = 'staging'").fetchall()
+    return {r[0] for r in rows}
+
+
 def topic_event_types(prefix: str = "") -> dict[str, str]:
     """Topic name → event type, from schemas/topics.yaml."""
     return {f"{prefix}{t.name}": t.event_type for t in load_topics()}
@@ -261,12 +267,7 @@ def read_warehouse(warehouse: Path, start: int, end: int, raw_is_lake: Ledger | 
         return led
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'staging'"
-            ).fetchall()
-        }
+        tables = staging_tables(con)
         present = {t: name for t, name in STAGING_TABLES.items() if name in tables}
         if not present:
             return led

@@ -142,12 +142,7 @@ def warehouse_newest(warehouse: Path) -> float | None:
         return None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'staging'"
-            ).fetchall()
-        }
+        tables = ledger.staging_tables(con)
         newest = None
         for table in ledger.STAGING_TABLES.values():
             if table in tables:
