@@ -136,22 +136,36 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
     assert all(e["context"]["ip_hash"] and e["context"]["user_agent"] for e in received)
 
 
-def _kafka_records(bootstrap: str, codec, group: str) -> list[dict]:
-    from confluent_kafka import Consumer
+def _kafka_records(bootstrap: str, codec, group: str, timeout_s: float = 60) -> list[dict]:
+    """Every record now on the event and dead-letter topics: read each partition up to the high
+    watermark it has now (the collector has stopped, so nothing more comes), not until a quiet spell."""
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
-    consumer.subscribe([t.name for t in load_topics() if t.event_type != "conversion"])
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    topics = [t.name for t in load_topics() if t.event_type != "conversion"]
+    metadata = consumer.list_topics(timeout=10).topics
+    todo: dict[tuple[str, int], int] = {}
+    assignment = []
+    for topic in topics:
+        for partition in metadata[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                todo[(topic, partition)] = high
+                assignment.append(TopicPartition(topic, partition, low))
+    consumer.assign(assignment)
     received: list[dict] = []
-    quiet_until = time.monotonic() + 8
-    while time.monotonic() < quiet_until:
+    deadline = time.monotonic() + timeout_s
+    while todo and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
-        value = msg.value() if msg is not None and not msg.error() else None
-        if value is None:
+        if msg is None or msg.error():
             continue
-        decoded = codec.decode(value)
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        decoded = codec.decode(msg.value() or b"")
         received.append({"event_type": decoded.event_type, **decoded.record})
-        quiet_until = time.monotonic() + 3
+        if key in todo and int(msg.offset() or 0) + 1 >= todo[key]:
+            del todo[key]
     consumer.close()
+    assert not todo, f"partitions not read to their end within {timeout_s}s: {sorted(todo)}"
     return received
 
 
