@@ -110,11 +110,13 @@ class SecureBucket:
         kms_key: aws.kms.Key | None,
         force_destroy: bool,
         provider: pulumi.ProviderResource | None = None,
+        bucket_name: str | None = None,
     ) -> None:
+        """``bucket_name`` fixes the S3 name (e.g. the Pulumi state bucket); default: generated."""
         opts = owner.child(provider=provider)
         self.name = name
         self.bucket = aws.s3.Bucket(
-            name, force_destroy=force_destroy, opts=owner.child(provider=provider, stateful=True)
+            name, bucket=bucket_name, force_destroy=force_destroy, opts=owner.child(provider=provider, stateful=True)
         )
         self.versioning = aws.s3.BucketVersioning(
             name,

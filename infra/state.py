@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
-from infra.lake import Replication, ReplicationConfig, tls_only_statement
+from infra.lake import Replication, ReplicationConfig, SecureBucket, tls_only_statement
 
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -36,7 +36,9 @@ class StateConfig(Settings):
     replication: ReplicationConfig = ReplicationConfig()
 
 
-class _Bucket:
+class _Bucket(SecureBucket):
+    """The lake's secure bucket with a fixed name, a TLS-only policy and housekeeping rules."""
+
     def __init__(
         self,
         owner: State,
@@ -46,52 +48,14 @@ class _Bucket:
         force: bool,
         provider: pulumi.ProviderResource | None = None,
     ) -> None:
-        opts = owner.child(provider=provider)
-        self.name = name
-        self.bucket = aws.s3.Bucket(
-            name, bucket=bucket, force_destroy=force, opts=owner.child(provider=provider, stateful=True)
-        )
-        self.versioning = aws.s3.BucketVersioning(
-            name,
-            bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=opts,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            name,
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=opts,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            name,
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=opts,
-        )
-        aws.s3.BucketOwnershipControls(
-            name,
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=opts,
-        )
+        super().__init__(owner, name, key, force, provider, bucket_name=bucket)
         aws.s3.BucketPolicy(
             name,
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(
                 lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(arn)]})
             ),
-            opts=owner.child(depends_on=[block], provider=provider),
+            opts=owner.child(depends_on=[self.public_access_block], provider=provider),
         )
 
     def lifecycle(
