@@ -30,15 +30,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
 
-from confluent_kafka import Consumer, TopicPartition
-
 from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
 from pipelines.contracts.topics import admin_client, load_topics, sync_topics
+from pipelines.kafka_io import record_counts
 from pipelines.local import engines
 from pipelines.traffic import PROFILES, Keys, Planner, send, site_origin
 from pipelines.traffic.plan import SERVER_FIELDS, to_wire
 
-__all__ = ["SERVER_FIELDS", "SITE_ORIGIN", "Demo", "kafka_counts", "main", "to_wire"]
+__all__ = ["SERVER_FIELDS", "SITE_ORIGIN", "Demo", "main", "to_wire"]
 
 REPO = Path(__file__).resolve().parents[1]
 SITE_ORIGIN = site_origin("site-bestlaptops")
@@ -269,7 +268,7 @@ class Demo:
         import redis
 
         topics = [s.name for s in load_topics() if s.event_type != "dead_letter"]
-        expected = sum(kafka_counts(self.cfg.kafka_bootstrap, topics).values())
+        expected = sum(record_counts(self.cfg.kafka_bootstrap, topics).values())
         client = redis.Redis.from_url(self.cfg.redis_url, decode_responses=True)
 
         def taken_in() -> bool:
@@ -327,7 +326,7 @@ class Demo:
         import redis
 
         step("summary")
-        counts = kafka_counts(self.cfg.kafka_bootstrap, [s.name for s in load_topics()])
+        counts = record_counts(self.cfg.kafka_bootstrap, [s.name for s in load_topics()])
         print(f"    {'topic':<28}{'records':>9}")
         for topic, n in counts.items():
             print(f"    {topic:<28}{n:>9}")
@@ -373,20 +372,6 @@ MART_QUERIES = [
         "from marketing.campaign_effectiveness order by revenue desc limit 5",
     ),
 ]
-
-
-def kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-probe"})
-    md = consumer.list_topics(timeout=10)
-    out = {}
-    for t in topics:
-        total = 0
-        for p in md.topics[t].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
-            total += high - low
-        out[t] = total
-    consumer.close()
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

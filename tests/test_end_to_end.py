@@ -16,6 +16,7 @@ import redis
 from pipelines import demo
 from pipelines.contracts.samples import generate
 from pipelines.contracts.topics import load_topics
+from pipelines.kafka_io import read_to_end, record_counts
 from tests.conftest import fixed_port, reset_pipeline_state
 
 pytestmark = pytest.mark.engines
@@ -55,7 +56,7 @@ def test_every_event_is_accounted_for_from_http_to_the_marts(finished_demo, loca
         "redirect_status": 302,
     }
 
-    counts = demo.kafka_counts(local_engines.kafka_bootstrap, [t.name for t in load_topics()])
+    counts = record_counts(local_engines.kafka_bootstrap, [t.name for t in load_topics()])
     assert counts == {
         **{f"events.{t}": n for t, n in browser.items()},
         "events.affiliate_click": browser["affiliate_click"] + 1,  # the redirect repeats a sent click
@@ -117,7 +118,7 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
 
     registry = GlueSchemaRegistry(glue_client(local_engines.moto_url))
     codec = Codec(registry, current_versions(registry.register_all()))
-    received = _kafka_records(local_engines.kafka_bootstrap, codec, f"e2e-{tmp_path.name}")
+    received = _kafka_records(local_engines.kafka_bootstrap, codec)
 
     ids = Counter(e["event_id"] for e in received)
     assert [i for i, n in ids.items() if n > 1] == []  # nothing twice
@@ -136,37 +137,13 @@ def test_a_visitor_in_chromium_reaches_kafka_exactly_once_per_event(local_engine
     assert all(e["context"]["ip_hash"] and e["context"]["user_agent"] for e in received)
 
 
-def _kafka_records(bootstrap: str, codec, group: str, timeout_s: float = 60) -> list[dict]:
-    """Every record now on the event and dead-letter topics: read each partition up to the high
-    watermark it has now (the collector has stopped, so nothing more comes), not until a quiet spell."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+def _kafka_records(bootstrap: str, codec) -> list[dict]:
+    """Every record now on the event and dead-letter topics (the collector has stopped)."""
     topics = [t.name for t in load_topics() if t.event_type != "conversion"]
-    metadata = consumer.list_topics(timeout=10).topics
-    todo: dict[tuple[str, int], int] = {}
-    assignment = []
-    for topic in topics:
-        for partition in metadata[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                todo[(topic, partition)] = high
-                assignment.append(TopicPartition(topic, partition, low))
-    consumer.assign(assignment)
-    received: list[dict] = []
-    deadline = time.monotonic() + timeout_s
-    while todo and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        key = (str(msg.topic()), int(msg.partition() or 0))
-        decoded = codec.decode(msg.value() or b"")
-        received.append({"event_type": decoded.event_type, **decoded.record})
-        if key in todo and int(msg.offset() or 0) + 1 >= todo[key]:
-            del todo[key]
-    consumer.close()
-    assert not todo, f"partitions not read to their end within {timeout_s}s: {sorted(todo)}"
-    return received
+    return [
+        {"event_type": (d := codec.decode(msg.value() or b"")).event_type, **d.record}
+        for msg in read_to_end(bootstrap, topics, timeout_s=60)
+    ]
 
 
 def test_a_collector_answering_503_then_recovering_loses_nothing_from_the_browser(local_engines, tmp_path, monkeypatch):
@@ -253,7 +230,7 @@ def test_a_collector_answering_503_then_recovering_loses_nothing_from_the_browse
     registry = GlueSchemaRegistry(glue_client(local_engines.moto_url))
     codec = Codec(registry, current_versions(registry.register_all()))
     try:
-        received = _kafka_records(broker.kafka_bootstrap, codec, f"retry-{tmp_path.name}")
+        received = _kafka_records(broker.kafka_bootstrap, codec)
     finally:
         engines._stop(broker.state_dir / "kafka.pid", "kafka")
     ids = Counter(e["event_id"] for e in received)

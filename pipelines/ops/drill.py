@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.kafka_io import read_to_end, record_counts
 from pipelines.local import engines
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,40 +230,10 @@ class Context:
 
     def kafka_ids(self, topics: list[str] | None = None) -> Counter[str]:
         """Event ids in the topics, from the beginning to the high watermarks."""
-        from confluent_kafka import Consumer, TopicPartition
-
-        topics = topics or self.topics()
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.cfg.kafka_bootstrap,
-                "group.id": f"drill-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-            }
+        return Counter(
+            str(self.codec.decode(msg.value() or b"").record["event_id"])
+            for msg in read_to_end(self.cfg.kafka_bootstrap, topics or self.topics())
         )
-        try:
-            md = consumer.list_topics(timeout=10)
-            ends = {}
-            for t in topics:
-                for p in md.topics[t].partitions:
-                    low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
-                    if high > low:
-                        ends[(t, p)] = (low, high)
-            consumer.assign([TopicPartition(t, p, low) for (t, p), (low, _) in ends.items()])
-            ids: Counter[str] = Counter()
-            left = set(ends)
-            deadline = time.monotonic() + 120
-            while left and time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error():
-                    continue
-                ids[str(self.codec.decode(msg.value() or b"").record["event_id"])] += 1
-                if (msg.offset() or 0) + 1 >= ends[(msg.topic() or "", msg.partition() or 0)][1]:
-                    left.discard((msg.topic() or "", msg.partition() or 0))
-            if left:
-                raise TimeoutError(f"could not read {sorted(left)} to the end")
-            return ids
-        finally:
-            consumer.close()
 
     def produce(self, n_sessions: int, seed: int) -> set[str]:
         """Events of generated sessions, produced straight to Kafka with acks=all; the acknowledged ids."""
@@ -846,24 +817,12 @@ def drill_load_broker(ctx: Context, duration_s: int = 45) -> DrillResult:
 
 
 def _topic_totals(ctx: Context) -> dict[str, int]:
-    """Records per event type in the (fresh) topics: the high watermarks."""
-    from confluent_kafka import Consumer, TopicPartition
-
+    """Records per event type in the (fresh) topics."""
     from pipelines.contracts.topics import load_topics
 
-    consumer = Consumer({"bootstrap.servers": ctx.cfg.kafka_bootstrap, "group.id": f"drill-{uuid.uuid4()}"})
-    try:
-        md = consumer.list_topics(timeout=10)
-        out: dict[str, int] = {}
-        for s in load_topics():
-            name = f"{ctx.topic_prefix}{s.name}"
-            out[s.event_type] = sum(
-                consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-                for p in md.topics[name].partitions
-            )
-        return out
-    finally:
-        consumer.close()
+    names = {s.event_type: f"{ctx.topic_prefix}{s.name}" for s in load_topics()}
+    counts = record_counts(ctx.cfg.kafka_bootstrap, list(names.values()))
+    return {event_type: counts[name] for event_type, name in names.items()}
 
 
 DRILLS: dict[str, Callable[[Context], DrillResult]] = {

@@ -30,7 +30,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contracts.topics import TopicSpec, load_topics
+from pipelines.kafka_io import read_to_end
 
 Progress = Callable[[dict[str, Any]], None]
 HOUR_MS = 3_600_000
@@ -102,44 +102,11 @@ def lake_events(
 
 def existing_event_ids(bootstrap: str, topics: list[str], codec: Any, since_ms: int, extra: dict[str, str]) -> set[str]:
     """Event ids already in ``topics`` from ``since_ms`` (Kafka record time) to the end."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"replay-scan-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            **extra,
-        }
-    )
-    try:
-        md = consumer.list_topics(timeout=10)
-        parts = [TopicPartition(t, p, since_ms) for t in topics if t in md.topics for p in md.topics[t].partitions]
-        if not parts:
-            return set()
-        starts = consumer.offsets_for_times(parts, timeout=10)
-        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
-        todo = [tp for tp in starts if tp.offset >= 0 and tp.offset < ends[(tp.topic, tp.partition)]]
-        if not todo:
-            return set()
-        consumer.assign(todo)
-        remaining = {(tp.topic, tp.partition) for tp in todo}
-        ids: set[str] = set()
-        deadline = time.monotonic() + 300
-        while remaining and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            key = (msg.topic() or "", msg.partition() or 0)
-            with contextlib.suppress(Exception):  # an undecodable record has no event id to match
-                ids.add(str(codec.decode(msg.value() or b"").record.get("event_id")))
-            if (msg.offset() or 0) + 1 >= ends[key]:
-                remaining.discard(key)
-        if remaining:
-            raise TimeoutError(f"could not read {sorted(remaining)} to their end within 300 s")
-        return ids
-    finally:
-        consumer.close()
+    ids: set[str] = set()
+    for msg in read_to_end(bootstrap, topics, since_ms=since_ms, timeout_s=300, client_config=extra):
+        with contextlib.suppress(Exception):  # an undecodable record has no event id to match
+            ids.add(str(codec.decode(msg.value() or b"").record.get("event_id")))
+    return ids
 
 
 class Sender:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from pipelines.kafka_io import record_counts
 from pipelines.traffic.plan import PROFILES, Keys, Planner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,19 +65,6 @@ def keys_from_env() -> Keys:
     key = os.environ.get("AA_TRAFFIC_SIGNING_KEY")
     networks = json.loads(os.environ.get("AA_TRAFFIC_NETWORK_SECRETS") or "{}")
     return Keys(key.encode() if key else None, {str(k): str(v).encode() for k, v in networks.items()})
-
-
-def _kafka_totals(bootstrap: str, topics: list[str]) -> Counter[str]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "load-probe"})
-    md = consumer.list_topics(timeout=10)
-    out: Counter[str] = Counter()
-    for t in topics:
-        for p in md.topics[t].partitions:
-            out[t] += consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-    consumer.close()
-    return out
 
 
 def run_locust(
@@ -187,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         engines.wait_until(lambda: proc.poll() is None and engines.port_open(args.port), "the collector", 60, log)
-        before = _kafka_totals(cfg.kafka_bootstrap, list(topics.values()))
+        before = Counter(record_counts(cfg.kafka_bootstrap, list(topics.values())))
         print(f"==> {args.profile} profile for {args.duration}", flush=True)
         rc = run_locust(
             f"http://127.0.0.1:{args.port}",
@@ -202,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = Counter(verdict.get("tally", {}).get("expected_records", {}))
         deadline = time.monotonic() + 10
         while True:  # acknowledged means in Kafka: the watermarks have them already
-            after = _kafka_totals(cfg.kafka_bootstrap, list(topics.values()))
+            after = Counter(record_counts(cfg.kafka_bootstrap, list(topics.values())))
             got = Counter({t: after[topics[t]] - before[topics[t]] for t in topics})
             if +got == +expected or time.monotonic() > deadline:
                 break

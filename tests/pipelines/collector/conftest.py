@@ -203,20 +203,3 @@ def collector_process(engines_cfg: Any, namespace: str, tmp_path: Path, port: in
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def count_records(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    """Records per topic (high - low watermark)."""
-    from confluent_kafka import TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4()}"})
-    md = consumer.list_topics(timeout=10)
-    out = {}
-    for t in topics:
-        total = 0
-        for p in md.topics[t].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
-            total += high - low
-        out[t] = total
-    consumer.close()
-    return out

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from pipelines.kafka_io import record_counts
 from pipelines.traffic import load
 from tests.conftest import fixed_port
 
-from .conftest import NETWORK_SECRET, SIGNING_KEY, collector_process, count_records
+from .conftest import NETWORK_SECRET, SIGNING_KEY, collector_process
 
 pytestmark = pytest.mark.engines
 
@@ -52,5 +53,5 @@ def test_peak_profile_under_locust_has_no_errors_and_every_acknowledged_event_is
     assert tally["mismatches"] == 0
     assert tally["accepted"]["answered"] == tally["accepted"]["expected"] > 0
     expected = tally["expected_records"]
-    counts = count_records(local_engines.kafka_bootstrap, [f"{topics}.events.{t}" for t in expected])
+    counts = record_counts(local_engines.kafka_bootstrap, [f"{topics}.events.{t}" for t in expected])
     assert counts == {f"{topics}.events.{t}": n for t, n in expected.items()}

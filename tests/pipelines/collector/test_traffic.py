@@ -8,10 +8,11 @@ from collections import Counter
 import pytest
 
 from pipelines.contracts.samples import generate
+from pipelines.kafka_io import record_counts
 from pipelines.traffic import PROFILES, Keys, Planner, expected_records, send, to_wire
 from tests.conftest import fixed_port
 
-from .conftest import NETWORK_SECRET, SIGNING_KEY, collector_process, consume, count_records
+from .conftest import NETWORK_SECRET, SIGNING_KEY, collector_process, consume
 
 SEPARATE = ("unparseable", "unlisted_redirect", "unsigned_redirect", "forged_postback")  # calls of their own
 KEYS = Keys(SIGNING_KEY.encode(), {"impact": NETWORK_SECRET.encode(), "amazon": NETWORK_SECRET.encode()})
@@ -102,7 +103,7 @@ def test_generated_traffic_is_answered_as_planned_and_every_record_is_in_kafka(
     assert report.answered_accepted == report.expected_accepted
     assert report.answered_rejected == report.expected_rejected
 
-    by_topic = count_records(local_engines.kafka_bootstrap, [f"{topics}.events.{t}" for t in report.expected_records])
+    by_topic = record_counts(local_engines.kafka_bootstrap, [f"{topics}.events.{t}" for t in report.expected_records])
     assert by_topic == {f"{topics}.events.{t}": n for t, n in report.expected_records.items()}
 
     clicks = consume(

@@ -32,6 +32,7 @@ from confluent_kafka import Producer
 from pipelines import demo
 from pipelines.contracts.topics import load_topics
 from pipelines.dashboard import quality, realtime
+from pipelines.kafka_io import record_counts
 from pipelines.quality import monitor, report
 from pipelines.quality.config import Locations, QualityConfig, load_config
 from tests.conftest import fixed_port, reset_pipeline_state
@@ -124,7 +125,7 @@ def test_the_quality_ledger_of_a_clean_workload_balances_exactly_in_every_window
     )
     assert lake == (written,)
     topics = [t.name for t in load_topics() if t.event_type != "dead_letter"]
-    on_kafka = sum(demo.kafka_counts(local_engines.kafka_bootstrap, topics).values())
+    on_kafka = sum(record_counts(local_engines.kafka_bootstrap, topics).values())
     assert sum(b.counts.get("kafka.records", 0) for b in events) == on_kafka
     assert sum(b.counts.get("stream.read", 0) for b in events) == on_kafka
     r = redis.Redis.from_url(local_engines.redis_url)
