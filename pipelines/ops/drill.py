@@ -87,6 +87,16 @@ def poll(check: Callable[[], bool], what: str, timeout_s: float, interval_s: flo
 # ---------------------------------------------------------------- the drill environment
 
 
+@dataclass(frozen=True)
+class Outage:
+    """Monotonic times of a broker outage drill and the records the collector spilled meanwhile."""
+
+    killed: float
+    restarted: float
+    drained: float
+    spilled: int
+
+
 class Context:
     """Engines, contracts and helpers shared by the drills of one run."""
 
@@ -225,6 +235,30 @@ class Context:
             if line.startswith(name) and not line.startswith("#"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def kill_broker_and_recover(self, when: str, min_spilled: int) -> Outage:
+        """kill -9 the broker, wait until the collector has spilled ``min_spilled`` records, restart
+        the broker and wait until the collector is ready with its journal drained."""
+        pid = int((self.cfg.state_dir / "kafka.pid").read_text())
+        say(f"kill -9 broker (pid {pid}) {when}")
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        spilled_metric = "collector_records_spilled_total"
+        poll(lambda: self.collector_metric(spilled_metric) >= min_spilled, f"{min_spilled} records spilled", 60)
+        spilled = int(self.collector_metric(spilled_metric))
+        say("broker restart")
+        restarted = time.monotonic()
+        engines.start_kafka(self.cfg)
+        poll(
+            lambda: (
+                http_status(f"{self.collector_url}/readyz") == 200
+                and self.collector_metric("collector_journal_bytes") == 0
+            ),
+            "collector ready with its journal drained",
+            120,
+            0.2,
+        )
+        return Outage(killed, restarted, time.monotonic(), spilled)
 
     # ------------------------------------------------------------ Kafka
 
@@ -388,25 +422,8 @@ def drill_broker(ctx: Context) -> DrillResult:
     load = Load(ctx.collector_url).start()
     try:
         poll(lambda: load.count() >= 300, "300 events acknowledged before the failure", 60)
-        pid = int((ctx.cfg.state_dir / "kafka.pid").read_text())
-        say(f"kill -9 broker (pid {pid}) under load")
-        t0 = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        poll(lambda: ctx.collector_metric("collector_records_spilled_total") >= 100, "100 records spilled", 60)
-        spilled_at_restart = ctx.collector_metric("collector_records_spilled_total")
-        say("broker restart")
-        t_restart = time.monotonic()
-        engines.start_kafka(ctx.cfg)
-        poll(
-            lambda: (
-                http_status(f"{ctx.collector_url}/readyz") == 200
-                and ctx.collector_metric("collector_journal_bytes") == 0
-            ),
-            "collector ready with its journal drained",
-            120,
-            0.2,
-        )
-        t1 = time.monotonic()
+        outage = ctx.kill_broker_and_recover("under load", min_spilled=100)
+        t0, t_restart, t1, spilled_at_restart = outage.killed, outage.restarted, outage.drained, outage.spilled
         acked_before = load.count()
         poll(lambda: load.count() >= acked_before + 100, "traffic acknowledged after recovery", 60)
     finally:
@@ -754,23 +771,8 @@ def drill_load_broker(ctx: Context, duration_s: int = 45) -> DrillResult:
     locust.start()
     try:
         time.sleep(duration_s / 4)  # the load runs before the failure
-        pid = int((ctx.cfg.state_dir / "kafka.pid").read_text())
-        say(f"kill -9 broker (pid {pid}) under the 10x profile")
-        t0 = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        poll(lambda: ctx.collector_metric("collector_records_spilled_total") >= 20, "20 records spilled", 60)
-        spilled = ctx.collector_metric("collector_records_spilled_total")
-        engines.start_kafka(ctx.cfg)
-        poll(
-            lambda: (
-                http_status(f"{ctx.collector_url}/readyz") == 200
-                and ctx.collector_metric("collector_journal_bytes") == 0
-            ),
-            "collector ready with its journal drained",
-            120,
-            0.2,
-        )
-        t1 = time.monotonic()
+        outage = ctx.kill_broker_and_recover("under the 10x profile", min_spilled=20)
+        t0, t1, spilled = outage.killed, outage.drained, outage.spilled
         locust.join(duration_s + 120)
     finally:
         collector.send_signal(signal.SIGTERM)
