@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
-import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.contracts.errors import UnknownSchemaVersionError
@@ -41,15 +40,9 @@ def _code(exc: ClientError) -> str:
 
 
 def glue_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    endpoint_url = endpoint_url or os.environ.get("AA_GLUE_ENDPOINT") or None
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    kwargs: dict[str, Any] = {"region_name": region}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            # a local moto endpoint accepts any credentials; never used against AWS
-            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-    return boto3.client("glue", **kwargs)
+    from pipelines.aws import aws_client
+
+    return aws_client("glue", endpoint_url or os.environ.get("AA_GLUE_ENDPOINT") or None, region)
 
 
 class GlueSchemaRegistry:

@@ -71,15 +71,9 @@ class Sources:
 
 
 def s3_client(endpoint_url: str | None = None) -> Any:
-    import boto3
+    from pipelines.aws import aws_client
 
-    endpoint_url = endpoint_url or os.environ.get("AA_AWS_ENDPOINT") or None
-    kwargs: dict[str, Any] = {"region_name": os.environ.get("AWS_REGION", "us-east-1")}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")  # moto only
-    return boto3.client("s3", **kwargs)
+    return aws_client("s3", endpoint_url or os.environ.get("AA_AWS_ENDPOINT") or None)
 
 
 # ---------------------------------------------------------------- collecting

@@ -129,16 +129,9 @@ class SnsSink:
 
 
 def sns_client(endpoint: str | None, region: str | None = None) -> Any:
-    import boto3
+    from pipelines.aws import aws_client
 
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    kwargs: dict[str, Any] = {"region_name": region}
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            # a local moto endpoint accepts any credentials; never used against AWS
-            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-    return boto3.client("sns", **kwargs)
+    return aws_client("sns", endpoint, region)
 
 
 def _iso(ts: float | None = None) -> str:
