@@ -17,4 +17,4 @@ def aws_client(service: str, endpoint_url: str | None = None, region: str | None
         kwargs["endpoint_url"] = endpoint_url
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-    return boto3.client(service, **kwargs)
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]  # service is a runtime name
