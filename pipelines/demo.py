@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
 
+from pipelines.collector.config import local_salt_file
 from pipelines.contracts.registry import GlueSchemaRegistry, glue_client
 from pipelines.contracts.topics import admin_client, load_topics, sync_topics
 from pipelines.kafka_io import record_counts
@@ -138,10 +138,7 @@ class Demo:
             print(f"    {t:<20} version {r.version_number:<3} {r.version_id}  {'new' if r.created else 'unchanged'}")
 
     def start_collector(self, **overrides: Any) -> None:
-        salt = self.work / "ip-salt.secret"
-        if not salt.exists():
-            salt.write_text(secrets.token_hex(32))
-            salt.chmod(0o600)
+        salt = local_salt_file(self.work)
         config = {
             "port": self.collector_port,
             "ip_salt_file": str(salt),

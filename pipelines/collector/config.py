@@ -208,3 +208,15 @@ def _explain(exc: ValidationError, sources: Mapping[str, str]) -> str:
             msg += f", got {err['input']!r}"
         lines.append(f"{key} ({where}): {msg}")
     return "invalid collector configuration:\n  " + "\n  ".join(lines)
+
+
+def local_salt_file(directory: Path) -> Path:
+    """A random IP-hash salt in ``directory/ip-salt.secret`` (mode 0600), created once: for local
+    runs (demo, drills); the cloud's salt is a Pulumi secret."""
+    import secrets
+
+    salt = directory / "ip-salt.secret"
+    if not salt.exists():
+        salt.write_text(secrets.token_hex(32))
+        salt.chmod(0o600)
+    return salt

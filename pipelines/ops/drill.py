@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.collector.config import local_salt_file
 from pipelines.kafka_io import read_to_end, record_counts
 from pipelines.local import engines
 
@@ -197,10 +198,7 @@ class Context:
         return f"http://127.0.0.1:{self.collector_port}"
 
     def start_collector(self, journal: Path, **extra: Any) -> subprocess.Popen[bytes]:
-        salt = self.work / "ip-salt.secret"
-        if not salt.exists():
-            salt.write_text(secrets.token_hex(32))
-            salt.chmod(0o600)
+        salt = local_salt_file(self.work)
         config = {
             "port": self.collector_port,
             "ip_salt_file": str(salt),
