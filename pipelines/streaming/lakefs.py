@@ -12,6 +12,7 @@ endpoint (moto locally); credentials come from the AWS SDK's default chain (IRSA
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -60,20 +61,7 @@ class Lake:
         return Path(parsed.path if parsed.scheme == "file" else self.uri)
 
     def _fs_root(self) -> tuple[pafs.FileSystem, str]:
-        local = self.local_root
-        if local is not None:
-            return pafs.LocalFileSystem(), str(local.resolve())
-        parsed = urllib.parse.urlparse(self.uri)
-        options: dict[str, Any] = {
-            "region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-        }
-        if self.endpoint:
-            ep = urllib.parse.urlparse(self.endpoint)
-            options |= {"endpoint_override": ep.netloc, "scheme": ep.scheme or "https"}
-            if not os.environ.get("AWS_ACCESS_KEY_ID"):
-                # a local moto endpoint accepts any credentials; never used against AWS
-                options |= {"access_key": "local", "secret_key": "local"}
-        return pafs.S3FileSystem(**options), f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+        return _filesystem(self.uri, self.endpoint)
 
     def path(self, rel: str) -> str:
         """The filesystem path of a lake-relative path (for messages and for readers)."""
@@ -136,3 +124,23 @@ class Lake:
         fs, root = self._fs_root()
         for rel in rels:
             fs.delete_file(f"{root}/{rel}")
+
+
+@functools.lru_cache(maxsize=16)
+def _filesystem(uri: str, endpoint: str | None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and root path of a lake location, built once per process (an S3 client per
+    file written would be a new connection pool each time on the stream's write path)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme not in ("s3", "s3a"):
+        local = Path(parsed.path if parsed.scheme == "file" else uri)
+        return pafs.LocalFileSystem(), str(local.resolve())
+    options: dict[str, Any] = {
+        "region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    }
+    if endpoint:
+        ep = urllib.parse.urlparse(endpoint)
+        options |= {"endpoint_override": ep.netloc, "scheme": ep.scheme or "https"}
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
+            # a local moto endpoint accepts any credentials; never used against AWS
+            options |= {"access_key": "local", "secret_key": "local"}
+    return pafs.S3FileSystem(**options), f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
