@@ -50,6 +50,7 @@ class CollectorLedger:
         self._event_type = {topic: event_type for event_type, topic in topics.items()}
         self._counts: Counter[tuple[int, str]] = Counter()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._failing = False
 
     # ------------------------------------------------------------------ counting (request path)
@@ -92,18 +93,22 @@ class CollectorLedger:
         return sum(counts.values())
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.flush_interval_s)
             await self.flush()
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        """Let a flush in progress finish (never cancel it: its counts are already taken out of
+        memory and may be half-sent), then flush what came after it."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
+            self._task = None
         await self.flush()
         with contextlib.suppress(Exception):
             await self.client.aclose()

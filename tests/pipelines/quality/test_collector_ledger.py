@@ -1,5 +1,6 @@
 """The collector's ledger hop: per-minute counts in Redis, taken off the request path."""
 
+import asyncio
 import uuid
 from collections import Counter
 
@@ -105,3 +106,52 @@ def test_collector_counts_records_replayed_from_its_journal(local_engines, colle
     assert run_collector(cfg, collector_codec, body) == 200
     got = _ledger(redis.Redis.from_url(local_engines.redis_url), topics)
     assert got == {"page_view|accepted": 2, "page_view|spilled": 2, "page_view|replayed": 2}
+
+
+class _SlowPipeline:
+    """A redis.asyncio pipeline whose execute takes a while, like a Redis round trip under load."""
+
+    def __init__(self, store: Counter, started: "asyncio.Event") -> None:
+        self.store, self.started, self.ops = store, started, []
+
+    def hincrby(self, key: str, field: str, n: int) -> None:
+        self.ops.append((key, field, n))
+
+    def expire(self, key: str, ttl: int) -> None:
+        pass
+
+    async def execute(self) -> None:
+        self.started.set()
+        await asyncio.sleep(0.2)
+        for key, field, n in self.ops:
+            self.store[f"{key}|{field}"] += n
+
+
+class _SlowRedis:
+    def __init__(self) -> None:
+        self.store: Counter = Counter()
+        self.flushing = asyncio.Event()
+
+    def pipeline(self, transaction: bool = False) -> _SlowPipeline:
+        return _SlowPipeline(self.store, self.flushing)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_stopping_during_a_flush_loses_no_counts():
+    """stop() used to cancel the flush loop; a cancel landing while a flush awaited Redis dropped the
+    counts that flush had already taken out of memory (seen once in CI as an empty ledger)."""
+    from pipelines.collector.ledger import CollectorLedger
+
+    async def main() -> Counter:
+        client = _SlowRedis()
+        ledger = CollectorLedger(client, {"page_view": "t.page_view"}, prefix="p", flush_interval_s=0.01)
+        await ledger.start()
+        ledger.batch(60_000, {"page_view": 3}, {"schema_violation": 1})
+        await asyncio.wait_for(client.flushing.wait(), 5)  # the loop's flush is now inside execute()
+        ledger.batch(60_000, {"page_view": 2}, {})  # counted after that flush took its snapshot
+        await ledger.stop()
+        return client.store
+
+    assert asyncio.run(main()) == {"p:cl:1|page_view|accepted": 5, "p:cl:1|dead_letter|rejected:schema_violation": 1}
