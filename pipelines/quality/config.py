@@ -14,10 +14,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from pipelines.lake_reader import LakeLike
 
 DEFAULT_FILE = Path(__file__).with_name("quality.yaml")
 Severity = Literal["critical", "warning"]
@@ -159,7 +162,7 @@ class Locations:
 
     redis_url: str
     kafka_bootstrap: str | None
-    lake_dir: Path | None
+    lake_dir: LakeLike | None  # a folder or a URI (s3://bucket/prefix in the cloud: what the stream writes)
     warehouse_path: Path | None
     batch_dir: Path | None
     state_dir: Path
@@ -191,7 +194,7 @@ class Locations:
         return cls(
             redis_url=env.get("AA_QUALITY_REDIS_URL") or env.get("AA_REDIS_URL") or "redis://127.0.0.1:16379/0",
             kafka_bootstrap=env.get("AA_KAFKA_BOOTSTRAP") or None,
-            lake_dir=path("AA_LAKE_DIR", repo / ".local" / "lake"),
+            lake_dir=env.get("AA_LAKE_DIR") or repo / ".local" / "lake",  # a URI: Path would fold s3://
             warehouse_path=path("AA_WAREHOUSE_PATH", repo / ".local" / "warehouse.duckdb"),
             batch_dir=path("AA_BATCH_DIR", repo / ".local" / "batch"),
             state_dir=state,

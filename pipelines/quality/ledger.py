@@ -32,7 +32,6 @@ and every edge must agree once the window is older than its lag allowance: colle
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -41,7 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import lake_reader
 from pipelines.contracts.topics import load_topics
+from pipelines.lake_reader import LakeLike
 
 DEAD_LETTER = "dead_letter"
 STAGING_TABLES = {
@@ -131,11 +132,10 @@ def read_stream(client: Any, prefix: str, start: int, end: int, topics: Mapping[
     return led
 
 
-def read_stream_files(lake_dir: Path, start: int, end: int, topics: Mapping[str, str]) -> Ledger:
+def read_stream_files(lake_dir: LakeLike, start: int, end: int, topics: Mapping[str, str]) -> Ledger:
     """The same counts from the lake's ``_ledger/<stream>/batch-*.json`` files (durable, no TTL)."""
     led = Ledger()
-    for path in sorted(lake_dir.glob("_ledger/*/batch-*.json")):
-        doc = json.loads(path.read_text())
+    for _, doc in lake_reader.json_docs(lake_reader.as_lake(lake_dir), "_ledger", modified_since_ms=start * 60_000):
         for wkey, fields in (doc.get("windows") or {}).items():
             kind, _, minute = wkey.partition(":")
             m = int(minute)
@@ -201,56 +201,36 @@ def read_kafka(
     return led
 
 
-def lake_files(lake_dir: Path, start_ms: int, end_ms: int, slack_days: int = 4) -> list[Path]:
-    """Parquet files whose event-date partition can hold rows received in [start, end): event time
-    is at most the late limit (72 h) before the receive time, so a few days of slack prune the rest."""
-    first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date().toordinal() - slack_days
-    last = datetime.fromtimestamp(end_ms / 1000, tz=UTC).date().toordinal() + 1
-    out = []
-    for d in lake_dir.glob("event_type=*/date=*"):
-        try:
-            day = datetime.strptime(d.name.removeprefix("date="), "%Y-%m-%d").date().toordinal()
-        except ValueError:
-            continue
-        if first <= day <= last:
-            out += sorted(d.glob("hour=*/*.parquet"))
-    return sorted(out)
-
-
-def read_lake(lake_dir: Path, start: int, end: int) -> Ledger:
+def read_lake(lake_dir: LakeLike | None, start: int, end: int) -> Ledger:
     """Lake rows per receive minute, and how many are the first delivery of their event id (what
     staging keeps; the latest for conversions, as ``stg_events__conversions`` does)."""
     import duckdb
 
     led = Ledger()
-    if not lake_dir.exists():
+    lake = lake_reader.present(lake_dir)
+    if lake is None:
         return led
     led.measured.add("lake")
-    files = lake_files(lake_dir, start * 60_000, end * 60_000)
+    files = lake_reader.event_files(lake, start * 60_000, end * 60_000)
     if not files:
         return led
-    listing = ", ".join(f"'{f}'" for f in files)
-    rows = (
-        duckdb.connect()
-        .execute(
-            f"""
-        with rows as (
-            select event_type, received_ms, kafka_offset, event_id
-            from read_parquet([{listing}], hive_partitioning = true, union_by_name = true)
-        ), ranked as (
+    rows_table = lake_reader.table(lake, files, ["event_type", "received_ms", "kafka_offset", "event_id"])
+    con = duckdb.connect()
+    con.register("rows_table", rows_table)
+    rows = con.execute(
+        """
+        with ranked as (
             select *, row_number() over (
                 partition by event_type, event_id
                 order by case when event_type = 'conversion' then -received_ms else received_ms end, kafka_offset
             ) as n
-            from rows
+            from rows_table
         )
         select event_type, received_ms // 60000 as m, count(*), count(*) filter (where n = 1)
         from ranked where received_ms >= ? and received_ms < ? group by all
         """,
-            [start * 60_000, end * 60_000],
-        )
-        .fetchall()
-    )
+        [start * 60_000, end * 60_000],
+    ).fetchall()
     for event_type, m, n, first in rows:
         led.add(int(m), str(event_type), "lake.rows", int(n))
         led.add(int(m), str(event_type), "lake.first", int(first))
@@ -495,7 +475,7 @@ def collect(
     end: int,
     kafka_bootstrap: str | None = None,
     kafka_config: Mapping[str, Any] | None = None,
-    lake_dir: Path | None = None,
+    lake_dir: LakeLike | None = None,
     warehouse: Path | None = None,
     topic_prefix: str = "",
     snowflake: Any = None,
@@ -504,9 +484,10 @@ def collect(
     topics = topic_event_types(topic_prefix)
     led = read_collector(redis_client, prefix, start, end)
     stream = read_stream(redis_client, prefix, start, end, topics)
-    if lake_dir is not None and lake_dir.exists():
+    present = lake_reader.present(lake_dir)
+    if present is not None:
         # minutes whose Redis counts expired (TTL) come from the lake's ledger files
-        files = read_stream_files(lake_dir, start, end, topics)
+        files = read_stream_files(present, start, end, topics)
         have = {m for m, _ in stream.counts}
         for (m, et), c in files.counts.items():
             if m not in have:
@@ -516,7 +497,7 @@ def collect(
     if kafka_bootstrap:
         event_topics = {t: et for t, et in topics.items() if et != DEAD_LETTER}
         led.merge(read_kafka(kafka_bootstrap, event_topics, start, end, kafka_config or {}))
-    lake = read_lake(lake_dir, start, end) if lake_dir is not None else None
+    lake = read_lake(present, start, end) if lake_dir is not None else None
     if lake is not None:
         led.merge(lake)
     if snowflake is not None:  # the cloud: RAW and staging on Snowflake

@@ -32,6 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
+from pipelines import lake_reader
+from pipelines.lake_reader import LakeLike
 from pipelines.logs import JsonLogger
 from pipelines.quality import alerts, ledger, monitors, store
 from pipelines.quality.config import ConfigError, Locations, QualityConfig, load_config
@@ -71,7 +75,11 @@ def ledger_root(loc: Locations) -> store.Root:
     uri = os.environ.get("AA_QUALITY_LEDGER_URI")
     if uri:
         return Lake.at(uri)
-    return loc.lake_dir / "_quality" / "ledger" if loc.lake_dir is not None else loc.state_dir / "ledger"
+    if loc.lake_dir is None:
+        return loc.state_dir / "ledger"
+    lake = lake_reader.as_lake(loc.lake_dir)
+    local = lake.local_root
+    return local / "_quality" / "ledger" if local is not None else Lake.at(f"{lake.uri.rstrip('/')}/_quality/ledger")
 
 
 # ---------------------------------------------------------------------- freshness probes
@@ -116,23 +124,12 @@ def redis_newest(client: Any, prefix: str) -> float | None:
     return (max(minutes) + 1) * 60 if minutes else None
 
 
-def lake_newest(lake_dir: Path) -> float | None:
-    import duckdb
-
-    dates = sorted(lake_dir.glob("event_type=*/date=*"), key=lambda p: p.name)[-10:]
-    if not dates:
-        return None
-    days = sorted({d.name for d in dates})[-2:]
-    files = [f for d in dates if d.name in days for f in d.glob("*/*.parquet")]
-    if not files:
-        return None
-    listing = ", ".join(f"'{f}'" for f in files)
-    row = (
-        duckdb.connect()
-        .execute(f"select max(received_ms) from read_parquet([{listing}], union_by_name = true)")
-        .fetchone()
-    )
-    return row[0] / 1000 if row and row[0] is not None else None
+def lake_newest(lake_dir: LakeLike) -> float | None:
+    """Receive time of the newest event in the lake's two newest dates."""
+    lake = lake_reader.as_lake(lake_dir)
+    newest = lake_reader.table(lake, lake_reader.newest_files(lake), ["received_ms"]).column("received_ms")
+    value = pc.call_function("max", [newest]).as_py() if len(newest) else None
+    return value / 1000 if value is not None else None
 
 
 def warehouse_newest(warehouse: Path) -> float | None:
@@ -175,8 +172,9 @@ def freshness(cfg: QualityConfig, loc: Locations, client: Any, topics: dict[str,
         event_topics = [t for t, et in topics.items() if et != ledger.DEAD_LETTER]
         out["kafka"] = kafka_newest(loc.kafka_bootstrap, event_topics, kafka_auth.client_config())
     out["redis"] = redis_newest(client, cfg.redis_prefix)
-    if loc.lake_dir is not None and loc.lake_dir.exists():
-        out["lake"] = lake_newest(loc.lake_dir)
+    lake = lake_reader.present(loc.lake_dir)
+    if lake is not None:
+        out["lake"] = lake_newest(lake)
     if loc.warehouse_path is not None and loc.warehouse_path.exists():
         out["warehouse"] = warehouse_newest(loc.warehouse_path)
     if loc.batch_dir is not None and (loc.batch_dir / "reports").exists():
@@ -259,12 +257,13 @@ def run_pass(
         *monitors.freshness_findings(fresh, now_s, cfg),
         *monitors.dbt_findings(loc.batch_dir, cfg),
     ]
-    if loc.lake_dir is not None and loc.lake_dir.exists():
+    lake = lake_reader.present(loc.lake_dir)
+    if lake is not None:
         end_ms = int(now_s * 1000)
         recent_ms = int(cfg.drift.recent_hours * 3_600_000)
-        recent = monitors.lake_profile(loc.lake_dir, end_ms - recent_ms, end_ms)
+        recent = monitors.lake_profile(lake, end_ms - recent_ms, end_ms)
         base = monitors.lake_profile(
-            loc.lake_dir, end_ms - recent_ms - int(cfg.drift.baseline_days * 86_400_000), end_ms - recent_ms
+            lake, end_ms - recent_ms - int(cfg.drift.baseline_days * 86_400_000), end_ms - recent_ms
         )
         findings += monitors.drift_findings(recent, base, cfg)
 
@@ -325,7 +324,8 @@ def add_location_flags(parser: argparse.ArgumentParser) -> None:
         ("--warehouse", "AA_WAREHOUSE_PATH"),
         ("--batch-dir", "AA_BATCH_DIR"),
     ):
-        parser.add_argument(flag, type=Path, default=None, help=f"default: {what}")
+        kind = str if flag == "--lake-dir" else Path  # the lake may be a URI (s3://bucket/prefix)
+        parser.add_argument(flag, type=kind, default=None, help=f"default: {what}")
 
 
 def locations_from(args: argparse.Namespace) -> Locations:

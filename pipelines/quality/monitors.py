@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.lake_reader import LakeLike
 from pipelines.quality import store
 from pipelines.quality.config import QualityConfig
 from pipelines.quality.ledger import DEAD_LETTER, Ledger, WindowBalance
@@ -301,22 +302,24 @@ def drift_findings(recent: Mapping[str, Any], baseline: Mapping[str, Any], cfg: 
     return out
 
 
-def lake_profile(lake_dir: Path, start_ms: int, end_ms: int) -> dict[str, Any]:
+def lake_profile(lake_dir: LakeLike, start_ms: int, end_ms: int) -> dict[str, Any]:
     """Device mix, channel mix, impressions and clicks of non-bot lake rows received in [start, end)."""
     import duckdb
 
-    from pipelines.quality.ledger import lake_files
+    from pipelines import lake_reader
 
     empty: dict[str, Any] = {"events": 0, "device": {}, "channel": {}, "impressions": 0, "clicks": 0}
-    files = lake_files(lake_dir, start_ms, end_ms)
+    lake = lake_reader.as_lake(lake_dir)
+    files = lake_reader.event_files(lake, start_ms, end_ms)
     if not files:
         return empty
-    listing = ", ".join(f"'{f}'" for f in files)
+    rows_table = lake_reader.table(lake, files, ["event_type", "device_type", "channel", "received_ms", "is_bot"])
     con = duckdb.connect()
+    con.register("rows_table", rows_table)
     rows = con.execute(
-        f"""
+        """
         select event_type, coalesce(device_type, 'unknown'), coalesce(channel, 'unknown'), count(*)
-        from read_parquet([{listing}], hive_partitioning = true, union_by_name = true)
+        from rows_table
         where received_ms >= ? and received_ms < ? and not coalesce(is_bot, false)
         group by all
         """,

@@ -31,6 +31,19 @@ class LakeUriError(ValueError):
     pass
 
 
+@dataclass(frozen=True, order=True)
+class Entry:
+    """A file or folder of the lake: its lake-relative path, and its modification time (epoch ms)."""
+
+    rel: str
+    is_dir: bool
+    mtime_ms: int | None
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class Lake:
     """A lake root. ``uri`` is kept so the object can be shipped to Spark tasks and rebuilt there."""
@@ -114,6 +127,33 @@ class Lake:
         except FileNotFoundError:
             return []
         return sorted(i.path[len(root) + 1 :] for i in infos if i.type == pafs.FileType.File)
+
+    def entries(self, prefix: str = "", recursive: bool = False) -> list[Entry]:
+        """What is under ``prefix``: files and (non-recursive) folders, with modification times. One
+        delimited LIST on S3, so a reader can walk the hive layout without listing the whole lake."""
+        fs, root = self._fs_root()
+        base = f"{root}/{prefix}".rstrip("/")
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        return sorted(
+            Entry(
+                i.path[len(root) + 1 :],
+                i.type == pafs.FileType.Directory,
+                int(i.mtime.timestamp() * 1000) if i.mtime is not None else None,
+            )
+            for i in infos
+            if i.type in (pafs.FileType.File, pafs.FileType.Directory)
+        )
+
+    def read_table(self, rel: str, columns: list[str] | None = None) -> pa.Table:
+        """One Parquet file (only ``columns`` that it has, when given)."""
+        fs, root = self._fs_root()
+        with fs.open_input_file(f"{root}/{rel}") as f:
+            pf = pq.ParquetFile(f)
+            names = pf.schema_arrow.names
+            return pf.read(columns=[c for c in columns if c in names] if columns is not None else None)
 
     def dataset(self) -> ds.Dataset:
         """The events as one hive-partitioned Parquet dataset (``_commits``/``_ledger`` are skipped)."""
