@@ -16,6 +16,13 @@ from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
 
+LAKE_EVENTS_PREFIX = "events"  # the stream's lake under the enriched bucket; Snowpipe's stage reads it
+
+
+def lake_events_uri(bucket: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Where the stream writes enriched events (AA_LAKE_DIR): every reader of the lake takes this."""
+    return pulumi.Output.concat("s3a://", bucket, "/", LAKE_EVENTS_PREFIX)
+
 
 class StreamingConfig(Settings):
     spark_version: str = Field(default="4.3.0", pattern=r"^\d+\.\d+\.\d+$")
@@ -55,7 +62,7 @@ class Streaming(PlatformComponent):
         super().__init__(name, opts)
         locations = {
             # read by pipelines/streaming/main.py when the application passes no arguments
-            "AA_LAKE_DIR": pulumi.Output.concat("s3a://", checkpoint_bucket, "/events"),
+            "AA_LAKE_DIR": lake_events_uri(checkpoint_bucket),
             "AA_CHECKPOINT_DIR": pulumi.Output.concat("s3a://", checkpoint_bucket, "/_checkpoints/stream"),
         }
         env_list = [{"name": k, "value": v} for k, v in sorted({**env, **locations}.items())]

@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from infra.component import PlatformComponent, Settings
 from infra.contracts import TopicMap
+from infra.streaming import lake_events_uri
 
 NAMESPACE = "analytics"
 SNOWFLAKE_KEY_DIR = "/var/run/secrets/snowflake"
@@ -299,6 +300,8 @@ class Workloads(PlatformComponent):
                         ),
                     ),
                     env(name="AA_QUALITY_STATE_DIR", value="/tmp/quality"),
+                    # the lake hop, the stream's ledger files, lake freshness and drift: the stream's own lake
+                    env(name="AA_LAKE_DIR", value=lake_events_uri(inputs.settings.get("AA_LAKE_BUCKET", ""))),
                     # the durable hourly ledger (pipelines/quality/store.py) beside the events, not on the pod
                     env(
                         name="AA_QUALITY_LEDGER_URI",

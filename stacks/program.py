@@ -21,7 +21,7 @@ from infra.network import Network
 from infra.observability import Observability, Targets
 from infra.registry import Registry
 from infra.state import State
-from infra.streaming import Streaming
+from infra.streaming import LAKE_EVENTS_PREFIX, Streaming
 from infra.tagging import Tagging, aws_provider, register_component_tags
 from infra.warehouse import Warehouse, snowflake_provider
 from infra.workloads import NAMESPACE, WorkloadInputs, Workloads
@@ -159,8 +159,10 @@ def _aws_policies(
                 {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arns},
                 # the durable ledger under quality/ in the lake bucket (AA_QUALITY_LEDGER_URI)
                 {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{lake_arn}/quality/*"},
+                # the stream's lake, read only (AA_LAKE_DIR): the lake hop, stream ledger files, freshness, drift
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{lake_arn}/{LAKE_EVENTS_PREFIX}/*"},
                 {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": lake_arn,
-                 "Condition": {"StringLike": {"s3:prefix": "quality/*"}}},
+                 "Condition": {"StringLike": {"s3:prefix": ["quality/*", f"{LAKE_EVENTS_PREFIX}", f"{LAKE_EVENTS_PREFIX}/*"]}}},
                 {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_arn},
                 {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
                  "Condition": {"StringEquals": {"cloudwatch:namespace": config.observability.metric_namespace}}},

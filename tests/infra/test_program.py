@@ -595,6 +595,15 @@ def test_quality_monitor_alerts_through_the_observability_topics(dev: Recorder):
     assert [w["Resource"].rsplit(":::", 1)[1] for w in writes] == [
         ledger.removeprefix("s3://").removesuffix("ledger") + "*"
     ]
+    # the lake hop reads the very lake the stream writes, read-only
+    stream_env = {
+        e["name"]: e["value"]
+        for e in dev.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]["driver"]["env"]
+    }
+    assert env["AA_LAKE_DIR"] == stream_env["AA_LAKE_DIR"]
+    bucket, _, prefix = env["AA_LAKE_DIR"].removeprefix("s3a://").partition("/")
+    reads = [s for s in policies["irsa-quality"]["Statement"] if s["Action"] == "s3:GetObject"]
+    assert [r["Resource"].rsplit(":::", 1)[1] for r in reads] == [f"{bucket}/{prefix}/*"]
 
 
 def test_collector_counts_for_the_quality_ledger_in_redis(dev: Recorder):
