@@ -83,6 +83,10 @@ def event_files(
     return sorted(out)
 
 
+def all_event_files(lake: Lake) -> list[str]:
+    return sorted(f for t in event_types(lake) for f in files_of_dates(lake, t, dates(lake, t)))
+
+
 def newest_files(lake: Lake, days: int = 2) -> list[str]:
     """The files of the newest ``days`` dates that hold events (of any type)."""
     by_type = {t: dates(lake, t) for t in event_types(lake)}

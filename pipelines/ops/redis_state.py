@@ -42,6 +42,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import lake_reader
+from pipelines.lake_reader import LakeLike
 from pipelines.streaming import metrics
 
 FILE_NAME = re.compile(r"^(?P<sid>[0-9a-f]+)-b(?P<batch>\d{9})-")
@@ -95,10 +97,9 @@ class RebuildReport:
         }
 
 
-def read_ledgers(lake_dir: Path) -> dict[tuple[str, int], Ledger]:
+def read_ledgers(lake_dir: LakeLike) -> dict[tuple[str, int], Ledger]:
     out: dict[tuple[str, int], Ledger] = {}
-    for path in sorted((lake_dir / "_ledger").glob("*/batch-*.json")):
-        doc = json.loads(path.read_text())
+    for _, doc in lake_reader.json_docs(lake_reader.as_lake(lake_dir), "_ledger"):
         counts = {k: int(v) for k, v in doc.items() if k not in LEDGER_META}
         processed = datetime.fromisoformat(doc["processed_at"]).timestamp()
         windows = {k: {f: int(n) for f, n in v.items()} for k, v in (doc.get("windows") or {}).items()}
@@ -107,17 +108,17 @@ def read_ledgers(lake_dir: Path) -> dict[tuple[str, int], Ledger]:
     return out
 
 
-def committed_batches(lake_dir: Path) -> set[tuple[str, int]]:
+def committed_batches(lake_dir: LakeLike) -> set[tuple[str, int]]:
     found = set()
-    for path in (lake_dir / "_commits").glob("*/batch-*.json"):
-        found.add((path.parent.name, int(path.stem.removeprefix("batch-"))))
+    for e in lake_reader.as_lake(lake_dir).entries("_commits", recursive=True):
+        parts = e.rel.split("/")
+        if not e.is_dir and len(parts) == 3 and parts[2].startswith("batch-") and parts[2].endswith(".json"):
+            found.add((parts[1], int(parts[2].removeprefix("batch-").removesuffix(".json"))))
     return found
 
 
-def lake_rows(lake_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def lake_rows(lake_dir: LakeLike) -> Iterator[tuple[str, dict[str, Any]]]:
     """(file name, row) for every lake row, with the columns the stream's accumulator reads."""
-    import pyarrow.parquet as pq
-
     columns = [
         "event_id",
         "event_type",
@@ -131,10 +132,10 @@ def lake_rows(lake_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         "payload",
         "kafka_topic",
     ]
-    for path in sorted(lake_dir.glob("event_type=*/date=*/hour=*/*.parquet")):
-        table = pq.read_table(path, columns=columns)
-        for row in table.to_pylist():
-            yield path.name, row
+    lake = lake_reader.as_lake(lake_dir)
+    for rel in lake_reader.all_event_files(lake):
+        for row in lake.read_table(rel, columns).to_pylist():
+            yield rel.rsplit("/", 1)[-1], row
 
 
 def accumulator_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def accumulator_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_state(
-    lake_dir: Path, ttl_s: int, now_ms: int, session_state: bool
+    lake_dir: LakeLike, ttl_s: int, now_ms: int, session_state: bool
 ) -> tuple[metrics.Accumulator, dict[tuple[str, int], Ledger], RebuildReport]:
     report = RebuildReport()
     ledgers = read_ledgers(lake_dir)
@@ -202,7 +203,7 @@ def _chunks(acc: metrics.Accumulator, size: int) -> Iterator[metrics.Accumulator
 
 def rebuild(
     client: Any,
-    lake_dir: Path,
+    lake_dir: LakeLike,
     prefix: str = "aa",
     ttl_s: int = 48 * 3600,
     session_state: bool = False,
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     default_url = os.environ.get("AA_REDIS_URL", "redis://127.0.0.1:16379/0")
     rb = sub.add_parser("rebuild", help="rebuild the real-time state from the lake")
-    rb.add_argument("--lake-dir", type=Path, required=True)
+    rb.add_argument("--lake-dir", required=True, help="a folder or the stream's s3:// / s3a:// lake URI")
     rb.add_argument("--redis-url", default=default_url)
     rb.add_argument("--prefix", default="aa")
     rb.add_argument("--ttl-seconds", type=int, default=48 * 3600)
@@ -345,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(snapshot(client, args.prefix), sys.stdout, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    if not args.lake_dir.is_dir():
-        print(f"error: --lake-dir {args.lake_dir} is not a directory", file=sys.stderr)
+    if lake_reader.present(args.lake_dir) is None:
+        print(f"error: --lake-dir {args.lake_dir} holds no lake (no such folder or prefix, or empty)", file=sys.stderr)
         return 2
 
     def progress(stage: str, done: int, total: int) -> None:

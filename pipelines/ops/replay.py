@@ -37,8 +37,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipelines import lake_reader
 from pipelines.contracts.topics import TopicSpec, load_topics
 from pipelines.kafka_io import read_to_end
+from pipelines.lake_reader import LakeLike
 
 Progress = Callable[[dict[str, Any]], None]
 HOUR_MS = 3_600_000
@@ -84,17 +86,15 @@ def _hours(from_ms: int, to_ms: int) -> Iterator[tuple[str, str]]:
 
 
 def lake_events(
-    lake_dir: Path, from_ms: int, to_ms: int, event_types: Iterable[str] | None = None
+    lake_dir: LakeLike, from_ms: int, to_ms: int, event_types: Iterable[str] | None = None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event type, record) of every lake row with event time in [from, to), oldest partition first."""
-    import pyarrow.parquet as pq
-
-    types = sorted(event_types) if event_types else sorted(p.name[11:] for p in lake_dir.glob("event_type=*"))
+    lake = lake_reader.as_lake(lake_dir)
+    types = sorted(event_types) if event_types else lake_reader.event_types(lake)
     for date, hour in _hours(from_ms, to_ms):
         for event_type in types:
-            part = lake_dir / f"event_type={event_type}" / f"date={date}" / f"hour={hour}"
-            for path in sorted(part.glob("*.parquet")):
-                rows = pq.read_table(path, columns=["event_id", "event_time_ms", "payload"]).to_pylist()
+            for rel in sorted(lake_reader.hour_files(lake, event_type, date, hour)):
+                rows = lake.read_table(rel, ["event_id", "event_time_ms", "payload"]).to_pylist()
                 for row in sorted(rows, key=lambda r: r["event_time_ms"]):
                     if from_ms <= row["event_time_ms"] < to_ms:
                         yield event_type, json.loads(row["payload"])
@@ -169,7 +169,7 @@ def _key(spec: TopicSpec, record: dict[str, Any]) -> bytes | None:
 
 
 def replay_lake(
-    lake_dir: Path,
+    lake_dir: LakeLike,
     from_ms: int,
     to_ms: int,
     bootstrap: str,
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--skip-existing", action="store_true", help="skip event ids already in the target topics")
     common.add_argument("--dry-run", action="store_true", help="read, deduplicate and count; produce nothing")
     lake = sub.add_parser("lake", parents=[common], help="replay a time range of the lake")
-    lake.add_argument("--lake-dir", type=Path, required=True)
+    lake.add_argument("--lake-dir", required=True, help="a folder or the stream's s3:// / s3a:// lake URI")
     lake.add_argument("--from", dest="from_", required=True, help="ISO date or date-time, UTC (inclusive)")
     lake.add_argument("--to", required=True, help="ISO date or date-time, UTC (exclusive)")
     lake.add_argument("--event-type", action="append", default=None)

@@ -13,6 +13,7 @@ import redis
 
 from pipelines.ops import redis_state
 from pipelines.streaming.lake import LAKE_COLUMNS, lake_schema
+from tests.s3 import s3_copy_of
 
 pytestmark = pytest.mark.engines
 SID = "abc123def456"
@@ -119,6 +120,20 @@ def test_rebuild_writes_the_streams_keys_from_applied_batches_only(local_engines
     }  # fmt: skip
     assert 0 < client.ttl(f"{namespace}:m:{m}:events") <= 48 * 3600
     assert client.ttl(f"{namespace}:ledger:total") == -1  # like the stream's: no TTL
+
+
+def test_rebuild_from_the_streams_s3_lake_equals_the_rebuild_from_a_local_copy(
+    local_engines, namespace, lake, monkeypatch
+):
+    lake_dir, _ = lake
+    client = redis.Redis.from_url(local_engines.redis_url)
+    redis_state.rebuild(client, lake_dir, namespace, session_state=True)
+    from_disk = redis_state.snapshot(client, namespace)
+    s3 = s3_copy_of(lake_dir, local_engines.moto_url, monkeypatch)
+    report = redis_state.rebuild(client, s3, namespace, session_state=True, force=True)
+    assert (report.rows, report.rows_pending, report.pending_batches) == (3, 1, [f"{SID}:1"])
+    assert redis_state.snapshot(client, namespace) == from_disk
+    assert redis_state.main(["rebuild", "--lake-dir", s3.uri.replace("/events", "/none"), "--prefix", namespace]) == 2
 
 
 def test_rebuild_refuses_a_prefix_with_keys_unless_forced_and_a_dry_run_writes_nothing(local_engines, namespace, lake):

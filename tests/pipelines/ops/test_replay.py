@@ -13,6 +13,7 @@ from pipelines.contracts.registry import GlueSchemaRegistry, current_versions
 from pipelines.contracts.samples import generate, message_key
 from pipelines.ops import replay
 from tests.pipelines.collector.conftest import consume, sync_namespaced_topics
+from tests.s3 import s3_copy_of
 
 pytestmark = pytest.mark.engines
 START = 1_795_000_000_000  # 2026-11-18T...
@@ -66,6 +67,18 @@ def test_lake_range_replays_each_event_once_and_skip_existing_makes_a_second_run
         tmp_path / "lake", from_ms, to_ms, bootstrap, codec, topic_prefix=f"{ns}.", skip_existing=True
     )
     assert (again.read, again.existing, sum(again.produced.values())) == (len(in_range), len(in_range), 0)
+
+
+def test_a_lake_range_reads_the_same_from_the_streams_s3_lake(local_engines, tmp_path, monkeypatch):
+    rows = generate_rows(GenerateOptions(sessions=6, seed=3, start_ms=START, duplicate_rate=0.2))
+    write_lake(rows, tmp_path / "lake")
+    s3 = s3_copy_of(tmp_path / "lake", local_engines.moto_url, monkeypatch)
+    from_ms, to_ms = START, START + 10 * 60_000
+    on_s3 = list(replay.lake_events(s3, from_ms, to_ms))
+    assert on_s3 == list(replay.lake_events(tmp_path / "lake", from_ms, to_ms))
+    assert sorted(r["event_id"] for _, r in on_s3) == sorted(
+        r["event_id"] for r in rows if from_ms <= r["event_time_ms"] < to_ms
+    )
 
 
 def test_journal_replay_delivers_undelivered_frames_once_and_commits_the_cursor(setup, tmp_path):

@@ -4,10 +4,8 @@ probe gives on an S3 copy exactly what it gives on the local folder."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from pipelines import lake_reader
@@ -15,13 +13,9 @@ from pipelines.batch.generate import GenerateOptions, generate_lake
 from pipelines.quality import ledger, monitor, monitors
 from pipelines.quality.config import Locations
 from pipelines.streaming.lakefs import Lake
+from tests.s3 import s3_copy_of
 
 pytestmark = pytest.mark.engines
-
-
-def _mirror(local: Path, lake: Lake) -> None:
-    for path in sorted(p for p in local.rglob("*") if p.is_file()):
-        lake.write_bytes(path.relative_to(local).as_posix(), path.read_bytes())
 
 
 def test_every_lake_probe_reads_an_s3_lake_as_it_reads_the_local_one(local_engines, monkeypatch, tmp_path: Path):
@@ -37,14 +31,8 @@ def test_every_lake_probe_reads_an_s3_lake_as_it_reads_the_local_one(local_engin
         (local / rel).parent.mkdir(parents=True, exist_ok=True)
         (local / rel).write_text(json.dumps(doc))
 
-    bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3", endpoint_url=local_engines.moto_url, region_name="us-east-1",
-        aws_access_key_id="local", aws_secret_access_key="local",
-    ).create_bucket(Bucket=bucket)  # fmt: skip
-    monkeypatch.setenv("AA_AWS_ENDPOINT", local_engines.moto_url)
-    s3 = Lake.at(f"s3a://{bucket}/events")
-    _mirror(local, s3)
+    s3 = s3_copy_of(local, local_engines.moto_url, monkeypatch)
+    bucket = s3.uri.removeprefix("s3a://").split("/", 1)[0]
 
     start, end = m0 - 6 * 24 * 60, m0 + 60
     on_disk, on_s3 = ledger.read_lake(local, start, end), ledger.read_lake(s3, start, end)

@@ -3,25 +3,20 @@ where they outlive the CronJob's pod; the volume baseline and the report read th
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from pipelines.quality import monitor, store
 from pipelines.quality.config import Locations
 from pipelines.streaming.lakefs import Lake
+from tests.s3 import new_bucket
 
 pytestmark = pytest.mark.engines
 
 
 def test_the_ledger_root_can_be_an_s3_prefix(local_engines, monkeypatch, tmp_path: Path):
-    bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3", endpoint_url=local_engines.moto_url, region_name="us-east-1",
-        aws_access_key_id="local", aws_secret_access_key="local",
-    ).create_bucket(Bucket=bucket)  # fmt: skip
+    bucket = new_bucket(local_engines.moto_url)
     monkeypatch.setenv("AA_AWS_ENDPOINT", local_engines.moto_url)
     monkeypatch.setenv("AA_QUALITY_LEDGER_URI", f"s3://{bucket}/quality/ledger")
     loc = Locations.from_env()
