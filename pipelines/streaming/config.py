@@ -59,6 +59,13 @@ class StreamConfig(BaseModel):
         default=False,
         description="decode with Spark's from_avro (JVM); false: every record through the codec in Python",
     )
+    fast_path: bool = Field(
+        default=True,
+        description=(
+            "JVM decode, vectorised validation/enrichment, segments on distinct values, Redis metrics as Spark "
+            "aggregates and (local lakes) Spark's Parquet writer; false: the per-record reference path"
+        ),
+    )
     max_delay_hours: float = Field(default=72.0, gt=0, description="late-event policy")
     future_tolerance_minutes: float = Field(default=5.0, ge=0)
     bot_events_per_minute: int = Field(default=120, gt=0, description="rate signal: events per session per minute")

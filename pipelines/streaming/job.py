@@ -113,7 +113,13 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
         Policy(int(cfg.max_delay_hours * 3_600_000), int(cfg.future_tolerance_minutes * 60_000)),
     )
     raw = reader.load().select("value", "topic", "partition", "offset", "timestamp")
-    if cfg.jvm_decode:
+    if cfg.fast_path:
+        from pipelines.streaming.fast import decode_fast_batches
+
+        staged, versions = jvm_decode(raw, cfg)
+        params = replace(params, jvm_versions=frozenset(str(v.version_id) for v in versions))
+        decoded = staged.mapInArrow(partial(decode_fast_batches, params=params), OUTPUT_DDL)
+    elif cfg.jvm_decode:
         staged, versions = jvm_decode(raw, cfg)
         params = replace(params, jvm_versions=frozenset(str(v.version_id) for v in versions))
         decoded = staged.mapInArrow(partial(decode_jvm_batches, params=params), OUTPUT_DDL)
@@ -184,6 +190,9 @@ class BatchWriter:
             self._note_new_versions(counts, batch_id)
             dead = [r for r in side if r["kind"] == "dlq"]
             events = batch.where(F.col("kind") == "event").drop("kind", "dedup_key", "wm_ts", "counts", "raw")
+            if cfg.fast_path:
+                self._fast(batch, batch_id, events, counts, dead, t0)
+                return
             rate_bots = frozenset(
                 (r["session_id"], r["minute"])
                 for r in events.where(F.col("session_id").isNotNull())
@@ -216,44 +225,105 @@ class BatchWriter:
                 self._step("lake_written", batch_id)
                 lake_fs.write_json(commit, {"batch_id": batch_id, "rows": written, "files": files})
             self._step("lake_committed", batch_id)
-
-            self._dead_letters(dead, batch_id)
-            self._step("dead_letters_sent", batch_id)
-
-            ledger = self._ledger(counts, written, acc)
-            for c in counts:
-                acc.add_windows(c)
-            minute = int(time.time() // 60)
-            applied = metrics.apply_batch(
-                self.redis,
-                cfg.redis_prefix,
-                f"batch:{self.sid}:{batch_id}",
-                acc,
-                ledger,
-                minute,
-                cfg.redis_ttl_seconds,
-            )
-            self._step("redis_applied", batch_id)
-            lake_fs.write_json(
-                lake.ledger_path(self.sid, batch_id),
-                {
-                    "stream_id": self.sid,
-                    "batch_id": batch_id,
-                    "processed_at": datetime.now(tz=UTC).isoformat(),
-                    **ledger,
-                    "windows": acc.windows(),
-                },
-            )
-            log(
-                "stream_batch",
-                batch_id=batch_id,
-                seconds=round(time.monotonic() - t0, 3),
-                replayed_lake=committed,
-                replayed_redis=not applied,
-                **ledger,
-            )
+            self._finish(batch_id, counts, dead, written, acc, committed, t0)
         finally:
             batch.unpersist()
+
+    def _fast(
+        self,
+        batch: DataFrame,
+        batch_id: int,
+        events: DataFrame,
+        counts: list[dict[str, Any]],
+        dead: list[Any],
+        t0: float,
+    ) -> None:
+        """The fast path's sinks (``sink.py``): the same steps and order as the reference in
+        ``__call__``, with bot flags, segments, metrics and (local lakes) the Parquet write in Spark."""
+        from pipelines.streaming import sink
+
+        cfg, lake_fs = self.cfg, self.cfg.lake
+        commit = lake.commit_path(self.sid, batch_id)
+        committed_doc = lake_fs.read_json(commit)
+        committed = committed_doc is not None
+        if not committed:
+            lake.begin_attempt(lake_fs, self.sid, batch_id)
+        acc = metrics.Accumulator()
+        segmenter = self.segmenter()
+        flagged = sink.with_bot_flags(events, cfg.bot_events_per_minute)
+        if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
+            segmenter = self._session_segments(events, segmenter, acc, batch_id)
+        rows = sink.with_segments(batch.sparkSession, flagged, segmenter).persist()
+        try:
+            acc_rows = sink.accumulate(rows)
+            for key, fields in acc_rows.counters.items():
+                for f, n in fields.items():
+                    acc.counters[key][f] += n
+            for key, members in acc_rows.hll.items():
+                acc.hll[key] |= members
+            if committed_doc is not None:
+                written = int(committed_doc["rows"])
+            else:
+                if lake_fs.local_root is not None:
+                    files = sink.write_lake(rows, lake_fs, self.sid, batch_id)
+                else:  # S3: the reference writer (Spark's would need the s3a connector)
+                    params = lake.WriteParams(lake_fs, self.sid, batch_id, True, frozenset(), None)
+                    files = {
+                        r["path"]: r["rows"]
+                        for r in rows.select(*lake.LAKE_COLUMNS[:-1], "date", "hour")
+                        .withColumn("stream_batch_id", F.lit(batch_id).cast("bigint"))
+                        .mapInArrow(partial(lake.write_prepared, params=params), lake.RESULT_DDL)
+                        .collect()
+                        if r["path"] is not None
+                    }
+                written = sum(files.values())
+                self._step("lake_written", batch_id)
+                lake_fs.write_json(commit, {"batch_id": batch_id, "rows": written, "files": files})
+        finally:
+            rows.unpersist()
+        self._step("lake_committed", batch_id)
+        self._finish(batch_id, counts, dead, written, acc, committed, t0)
+
+    def _finish(
+        self,
+        batch_id: int,
+        counts: list[dict[str, Any]],
+        dead: list[Any],
+        written: int,
+        acc: metrics.Accumulator,
+        committed: bool,
+        t0: float,
+    ) -> None:
+        """Dead letters, then Redis (metrics + ledger in one MULTI/EXEC), then the ledger file."""
+        cfg, lake_fs = self.cfg, self.cfg.lake
+        self._dead_letters(dead, batch_id)
+        self._step("dead_letters_sent", batch_id)
+        ledger = self._ledger(counts, written, acc)
+        for c in counts:
+            acc.add_windows(c)
+        minute = int(time.time() // 60)
+        applied = metrics.apply_batch(
+            self.redis, cfg.redis_prefix, f"batch:{self.sid}:{batch_id}", acc, ledger, minute, cfg.redis_ttl_seconds
+        )
+        self._step("redis_applied", batch_id)
+        lake_fs.write_json(
+            lake.ledger_path(self.sid, batch_id),
+            {
+                "stream_id": self.sid,
+                "batch_id": batch_id,
+                "processed_at": datetime.now(tz=UTC).isoformat(),
+                **ledger,
+                "windows": acc.windows(),
+            },
+        )
+        log(
+            "stream_batch",
+            batch_id=batch_id,
+            seconds=round(time.monotonic() - t0, 3),
+            replayed_lake=committed,
+            replayed_redis=not applied,
+            **ledger,
+        )
 
     def _session_segments(self, events: DataFrame, segmenter: Any, acc: metrics.Accumulator, batch_id: int) -> Any:
         """Merge the batch's per-session counters into the session state in Redis (applied with the

@@ -120,21 +120,48 @@ def write_partition(batches: Iterator[pa.RecordBatch], params: WriteParams) -> I
         cols["stream_batch_id"] = [params.batch_id] * n
         if not params.write_files:
             continue
-        groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-        for i in range(n):
-            groups[(cols["event_type"][i], cols["date"][i], cols["hour"][i])].append(i)
-        for (event_type, date, hour), idx in sorted(groups.items()):
-            table = pa.table({c: [cols[c][i] for i in idx] for c in LAKE_COLUMNS}, schema=lake_schema())
-            rel = (
-                f"event_type={event_type}/date={date}/hour={hour}/"
-                f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
-            )
-            params.lake.write_parquet(rel, table)
-            paths.append(params.lake.path(rel))
-            counts.append(len(idx))
-            seq += 1
+        seq = _write_groups(cols, n, params, pid, seq, paths, counts)
     yield pa.RecordBatch.from_pydict(
         {"path": [*paths, None], "rows": [*counts, None], "metrics": [*([None] * len(paths)), acc.to_json()]},
+        schema=pa.schema([("path", pa.string()), ("rows", pa.int64()), ("metrics", pa.string())]),
+    )
+
+
+def _write_groups(
+    cols: dict[str, list[Any]], n: int, params: WriteParams, pid: int, seq: int, paths: list[str], counts: list[int]
+) -> int:
+    """One Parquet file per (event type, date, hour) of ``cols``; returns the next sequence number."""
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[(cols["event_type"][i], cols["date"][i], cols["hour"][i])].append(i)
+    for (event_type, date, hour), idx in sorted(groups.items()):
+        table = pa.table({c: [cols[c][i] for i in idx] for c in LAKE_COLUMNS}, schema=lake_schema())
+        rel = (
+            f"event_type={event_type}/date={date}/hour={hour}/"
+            f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
+        )
+        params.lake.write_parquet(rel, table)
+        paths.append(params.lake.path(rel))
+        counts.append(len(idx))
+        seq += 1
+    return seq
+
+
+def write_prepared(batches: Iterator[pa.RecordBatch], params: WriteParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body writing rows that already carry every lake column (the fast path's bot
+    flags and segments): the files only, named as by :func:`write_partition`."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    pid = ctx.partitionId() if ctx is not None else 0
+    paths: list[str] = []
+    counts: list[int] = []
+    seq = 0
+    for batch in batches:
+        if batch.num_rows:
+            seq = _write_groups(batch.to_pydict(), batch.num_rows, params, pid, seq, paths, counts)
+    yield pa.RecordBatch.from_pydict(
+        {"path": paths, "rows": counts, "metrics": [None] * len(paths)},
         schema=pa.schema([("path", pa.string()), ("rows", pa.int64()), ("metrics", pa.string())]),
     )
 

@@ -21,6 +21,7 @@ from pipelines.contracts.samples import generate
 from pipelines.contracts.schemas import load_contracts
 from pipelines.streaming import enrichment, validation
 from pipelines.streaming.decode import RULE_FIELDS, decode_columns, registered_versions
+from pipelines.streaming.fast import decode_fast_batches, valid_mask
 from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches, decode_jvm_batches
 
 from .conftest import old_page_view_schema
@@ -158,12 +159,46 @@ def test_jvm_decode_equals_the_codec_path_and_leaves_the_rest_to_it(spark, glue,
     assert got.keys() == want.keys() == set(range(len(values)))
     for offset in sorted(want):
         assert got[offset] == want[offset], f"record {offset} differs between the JVM and the codec path"
+    # the fast path's vectorised pass (fast.py) gives the same rows and the same stage counts
+    fast = staged.mapInArrow(partial(decode_fast_batches, params=params), OUTPUT_DDL)
+    got_fast = rows(fast)
+    assert got_fast.keys() == want.keys()
+    for offset in sorted(want):
+        assert got_fast[offset] == want[offset], f"record {offset} differs between the fast and the codec path"
+
+    def counts(df: Any) -> dict[str, Any]:
+        total: dict[str, Any] = {}
+        for r in df.where(F.col("kind") == "count").collect():
+            doc = json.loads(r["counts"])
+            for k, v in doc.items():
+                if isinstance(v, dict):
+                    bucket = total.setdefault(k, {})
+                    for kk, n in v.items():
+                        bucket[kk] = bucket.get(kk, 0) + n
+                else:
+                    total[k] = total.get(k, 0) + v
+        return total
+
+    fast_counts = counts(fast)
+    fast_counts.pop("new_versions")  # the zlib record: decoded by the codec (the test's params list no JVM versions)
+    assert fast_counts == counts(python)
+    vouched = staged.mapInArrow(partial(_vouched, params=params), "n bigint").agg(F.sum("n")).first()
+    assert vouched is not None and vouched[0] == len(samples) + 3  # the valid JVM-decoded rows skip the reference
     old_rows = [got[len(samples) + i] for i in range(3)]
     assert all(r["kind"] == "event" and r["payload"]["wix_page_id"] is None for r in old_rows)
     assert {r["schema_version_id"] for r in old_rows} == {str(old_version)}
     reasons = [got[o]["dlq_reason"] for o in range(len(values) - 5, len(values))]
     assert reasons == ["business_rule", None, "unknown_schema_version", "undecodable", "undecodable"]
     assert got[len(values) - 4]["kind"] == "event"  # the zlib record decoded through the codec
+
+
+def _vouched(batches: Iterator[Any], params: DecodeParams) -> Iterator[Any]:
+    import pyarrow as pa
+
+    for batch in batches:
+        yield pa.RecordBatch.from_pydict(
+            {"n": [sum(valid_mask(batch, int(time.time() * 1000), params.policy).to_pylist())]}
+        )
 
 
 def _wait_for(what: str, check: Any, timeout_s: float = 180) -> Any:
