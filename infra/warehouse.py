@@ -6,8 +6,8 @@ Creates:
 * warehouses ``LOADING``, ``TRANSFORMING``, ``BI`` (auto-suspend ≤ 60 s, auto-resume, initially
   suspended, multi-cluster from config), each with a resource monitor that notifies and suspends;
 * account roles ``LOADER``, ``TRANSFORMER``, ``ANALYST``, ``MARKETING``, ``BI_READER``, ``PII_READER``,
-  ``MASKING_ADMIN`` with the hierarchy ``BI_READER → MARKETING, ANALYST``; ``ANALYST → TRANSFORMER``;
-  ``PII_READER → TRANSFORMER``; ``LOADER, TRANSFORMER → SYSADMIN``; ``MASKING_ADMIN → SECURITYADMIN``,
+  ``MASKING_ADMIN``, ``MONITOR`` (the quality monitor: read-only RAW and TRANSFORMED) with the hierarchy ``BI_READER → MARKETING, ANALYST``; ``ANALYST → TRANSFORMER``;
+  ``PII_READER → TRANSFORMER``; ``LOADER, TRANSFORMER → SYSADMIN``; ``MASKING_ADMIN → SECURITYADMIN``; ``MONITOR → SYSADMIN``,
   and their privileges (BI and marketing see REPORTING only);
 * service users (key-pair auth) granted their role; TRANSFORMER also gets ``SNOWFLAKE.GOVERNANCE_VIEWER``
   and CREATE SCHEMA on ``GOVERNANCE`` for the access-audit mart;
@@ -39,7 +39,7 @@ from infra.contracts import PII_CLASSES, AvroContract, copy_select, raw_columns
 from infra.tagging import TagsConfig
 
 WarehouseSize = Literal["XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE"]
-ROLES = ("LOADER", "TRANSFORMER", "ANALYST", "MARKETING", "BI_READER", "PII_READER", "MASKING_ADMIN")
+ROLES = ("LOADER", "TRANSFORMER", "ANALYST", "MARKETING", "BI_READER", "PII_READER", "MASKING_ADMIN", "MONITOR")
 # (child, parent): the child role is granted to the parent role.
 ROLE_HIERARCHY = (
     ("BI_READER", "MARKETING"),
@@ -51,6 +51,7 @@ ROLE_HIERARCHY = (
     ("MARKETING", "SYSADMIN"),
     ("PII_READER", "SYSADMIN"),
     ("MASKING_ADMIN", "SECURITYADMIN"),
+    ("MONITOR", "SYSADMIN"),
 )
 STRING_MASKS = {
     "ip_hash": "SHA2(val)",
@@ -82,7 +83,7 @@ class RetentionConfig(Settings):
 
 
 class ServiceUserConfig(Settings):
-    role: Literal["LOADER", "TRANSFORMER", "ANALYST", "BI_READER"]
+    role: Literal["LOADER", "TRANSFORMER", "ANALYST", "BI_READER", "MONITOR"]
     warehouse: Literal["LOADING", "TRANSFORMING", "BI"]
     rsa_public_key: str | None = Field(default=None, pattern=r"^MII[A-Za-z0-9+/=]+$")
 
@@ -236,6 +237,9 @@ class Warehouse(PlatformComponent):
         self._grant_usage("TRANSFORMER", ["RAW", "TRANSFORMED", "REPORTING"], ["TRANSFORMING"])
         self._grant_usage("ANALYST", ["TRANSFORMED"], ["BI"])
         self._grant_usage("BI_READER", ["REPORTING"], ["BI"])
+        # The quality monitor's warehouse hop counts RAW rows and staged rows per receive minute
+        # (pipelines/quality/ledger.py): read-only on RAW and TRANSFORMED, PII masked like any reader.
+        self._grant_usage("MONITOR", ["RAW", "TRANSFORMED"], ["BI"])
         self._grant_on_database("TRANSFORMER", ["TRANSFORMED", "REPORTING"], ["CREATE SCHEMA"])
         # The access audit (dbt models/governance → GOVERNANCE.AUDIT) reads ACCOUNT_USAGE's access and
         # query history, which the SNOWFLAKE database role GOVERNANCE_VIEWER opens.
@@ -248,10 +252,12 @@ class Warehouse(PlatformComponent):
         )
         self._grant_schema_objects("LOADER", "RAW", ["INSERT", "SELECT"], "TABLES")
         self._grant_schema_objects("TRANSFORMER", "RAW", ["SELECT"], "TABLES")
-        for role, db in (("ANALYST", "TRANSFORMED"), ("BI_READER", "REPORTING")):
+        for role, db in (("ANALYST", "TRANSFORMED"), ("BI_READER", "REPORTING"), ("MONITOR", "TRANSFORMED")):
             self._grant_schemas(role, db)
             for plural in ("TABLES", "VIEWS"):
                 self._grant_schema_objects(role, db, ["SELECT"], plural)
+        self._grant_schemas("MONITOR", "RAW")
+        self._grant_schema_objects("MONITOR", "RAW", ["SELECT"], "TABLES")
         snowflake.GrantPrivilegesToAccountRole(
             f"{name}-masking-admin-account",
             account_role_name=self.roles["MASKING_ADMIN"].name,

@@ -572,7 +572,7 @@ def test_batch_runner_and_quality_monitor_log_in_to_snowflake_with_mounted_keys(
         assert {k: v for k, v in qenv.items() if k.startswith("AA_QUALITY_SNOWFLAKE_")} == {
             "AA_QUALITY_SNOWFLAKE_ACCOUNT": f"EXAMPLEORG-ANALYTICS_{target.upper()}",
             "AA_QUALITY_SNOWFLAKE_USER": "MONITOR_SVC",
-            "AA_QUALITY_SNOWFLAKE_ROLE": "ANALYST",
+            "AA_QUALITY_SNOWFLAKE_ROLE": "MONITOR",
             "AA_QUALITY_SNOWFLAKE_WAREHOUSE": "BI",
             "AA_QUALITY_SNOWFLAKE_PRIVATE_KEY_PATH": "/var/run/secrets/snowflake/key.p8",
         }

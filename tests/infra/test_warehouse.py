@@ -61,7 +61,7 @@ def test_role_grants_form_the_intended_hierarchy(stack: Recorder):
     grants = [g.inputs for g in stack.of_type("snowflake:index/grantAccountRole:GrantAccountRole")]
     assert role_graph(grants) == set(ROLE_HIERARCHY)
     users = {(g["roleName"], g["userName"]) for g in grants if "userName" in g}
-    assert users == {("TRANSFORMER", "TRANSFORMER_SVC"), ("ANALYST", "MONITOR_SVC"), ("BI_READER", "DASHBOARD_SVC")}
+    assert users == {("TRANSFORMER", "TRANSFORMER_SVC"), ("MONITOR", "MONITOR_SVC"), ("BI_READER", "DASHBOARD_SVC")}
 
 
 def test_bi_and_marketing_reach_reporting_only(stack: Recorder):
@@ -88,6 +88,9 @@ def test_bi_and_marketing_reach_reporting_only(stack: Recorder):
     assert databases("ANALYST") == {"TRANSFORMED"}
     assert databases("LOADER") == {"RAW"}
     assert databases("PII_READER") == set()
+    assert databases("MONITOR") == {"RAW", "TRANSFORMED"}  # the quality monitor's warehouse hop, read-only
+    monitor_privileges = {p for g in grants if g["accountRoleName"] == "MONITOR" for p in g["privileges"]}
+    assert monitor_privileges == {"USAGE", "SELECT"}
 
 
 def test_every_pii_class_has_a_tag_with_masking_policies_unmasked_by_pii_reader(dev: Recorder):
