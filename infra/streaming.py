@@ -16,6 +16,7 @@ from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
 
+SECRET = "platform-secrets"  # infra/workloads.py's Secret
 LAKE_EVENTS_PREFIX = "events"  # the stream's lake under the enriched bucket; Snowpipe's stage reads it
 
 
@@ -65,8 +66,16 @@ class Streaming(PlatformComponent):
             "AA_LAKE_DIR": lake_events_uri(checkpoint_bucket),
             "AA_CHECKPOINT_DIR": pulumi.Output.concat("s3a://", checkpoint_bucket, "/_checkpoints/stream"),
         }
-        env_list = [{"name": k, "value": v} for k, v in sorted({**env, **locations}.items())]
-        env_from = [{"secretRef": {"name": "platform-secrets"}}]
+        redis_host = env.get("AA_REDIS_HOST")
+        redis = (
+            [  # the password by reference (never a value in the manifest), then the URL built from it
+                {"name": "AA_REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "AA_REDIS_PASSWORD"}}},
+                {"name": "AA_REDIS_URL", "value": pulumi.Output.concat("rediss://:$(AA_REDIS_PASSWORD)@", redis_host, ":6379/0")},
+            ]
+            if redis_host is not None
+            else []
+        )  # fmt: skip
+        env_list = [*redis, *({"name": k, "value": v} for k, v in sorted({**env, **locations}.items()))]
         self.application = k8s.apiextensions.CustomResource(
             f"{name}-stream",
             api_version="sparkoperator.k8s.io/v1beta2",
@@ -102,7 +111,6 @@ class Streaming(PlatformComponent):
                     "memory": config.driver_memory,
                     "serviceAccount": "stream",
                     "env": env_list,
-                    "envFrom": env_from,
                     "labels": {"app": "stream"},
                     **({"coreRequest": config.driver_core_request} if config.driver_core_request else {}),
                 },
@@ -112,7 +120,6 @@ class Streaming(PlatformComponent):
                     "memory": config.executor_memory,
                     "serviceAccount": "stream",
                     "env": env_list,
-                    "envFrom": env_from,
                     "labels": {"app": "stream"},
                     **({"coreRequest": config.executor_core_request} if config.executor_core_request else {}),
                 },

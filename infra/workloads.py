@@ -175,9 +175,10 @@ class Workloads(PlatformComponent):
         self.settings = k8s.core.v1.ConfigMap(
             f"{name}-settings", metadata=self._meta("platform-settings"), data=dict(inputs.settings), opts=self.child()
         )
+        # Settings for everybody; secrets never in bulk: each workload names the keys it needs
+        # (secretKeyRef env vars, key files mounted with items), so a compromised pod holds its own only.
         env_from = [
             k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name="platform-settings")),
-            k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="platform-secrets")),
         ]
 
         def container(

@@ -171,7 +171,7 @@ def test_stream_runs_as_spark_application_sized_from_config(dev: Recorder, prod:
     assert d["sparkVersion"] == "4.3.0"
     assert "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0" in d["deps"]["packages"]
     assert "org.apache.spark:spark-avro_2.13:4.2.0" in d["deps"]["packages"]
-    env = {e["name"]: e["value"] for e in d["driver"]["env"]}
+    env = {e["name"]: e.get("value") for e in d["driver"]["env"]}
     assert env["AA_LAKE_DIR"] == "s3a://lake-enriched-bucket/events"
     assert env["AA_CHECKPOINT_DIR"] == "s3a://lake-enriched-bucket/_checkpoints/stream"
 
@@ -350,6 +350,42 @@ def test_stateful_resources_are_protected_in_prod_only(dev: Recorder, prod: Reco
         assert len(flags) >= 10
         assert {name for name, p in flags.items() if p != expected} == set()
     assert prod.protected[("aws:ec2/securityGroup:SecurityGroup", "kafka-brokers")] is False
+
+
+def test_no_workload_takes_the_platform_secrets_in_bulk(dev: Recorder, prod: Recorder):
+    """Least privilege: secrets reach a pod only by key (secretKeyRef or a mounted item), never as
+    an envFrom of the whole Secret; each workload's set of keys is exactly what it uses."""
+    for recorder in (dev, prod):
+        pods: dict[str, list[dict]] = {}
+        for kind in ("apps/v1:Deployment", "batch/v1:CronJob", "batch/v1:Job"):
+            for r in recorder.of_type(f"kubernetes:{kind}"):
+                spec = r.inputs["spec"]
+                pod = (spec["jobTemplate"]["spec"] if "jobTemplate" in spec else spec)["template"]["spec"]
+                pods[r.name] = pod["containers"] + pod.get("initContainers", [])
+                for volume in pod.get("volumes", []):
+                    if "secret" in volume and volume["secret"]["secretName"] == "platform-secrets":
+                        assert volume["secret"]["items"], r.name
+        app = recorder.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]
+        pods["stream"] = [app["driver"], app["executor"]]
+        keys: dict[str, set[str]] = {}
+        for name, containers in pods.items():
+            for c in containers:
+                assert not any("secretRef" in source for source in c.get("envFrom", [])), name
+                refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", []) if "valueFrom" in e}
+                keys[name] = keys.get(name, set()) | refs
+        assert keys["workloads-collector"] == {"AA_IP_HASH_SALT", "AA_REDIS_PASSWORD"}
+        assert keys["workloads-dashboard"] == keys["workloads-quality"] == keys["stream"] == {"AA_REDIS_PASSWORD"}
+        assert keys["workloads-etl"] == set()  # its Snowflake key is a mounted file
+    env = {
+        e["name"]: e
+        for e in dev.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]["driver"]["env"]
+    }
+    assert env["AA_REDIS_URL"]["value"] == "rediss://:$(AA_REDIS_PASSWORD)@" + env["AA_REDIS_HOST"]["value"] + ":6379/0"
+    names = [
+        e["name"]
+        for e in dev.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]["driver"]["env"]
+    ]
+    assert names.index("AA_REDIS_PASSWORD") < names.index("AA_REDIS_URL")  # Kubernetes expands $(VAR) defined before
 
 
 def test_services_listen_on_the_pod_network_and_take_secrets_by_reference(dev: Recorder):
@@ -597,7 +633,7 @@ def test_quality_monitor_alerts_through_the_observability_topics(dev: Recorder):
     ]
     # the lake hop reads the very lake the stream writes, read-only
     stream_env = {
-        e["name"]: e["value"]
+        e["name"]: e.get("value")
         for e in dev.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").inputs["spec"]["driver"]["env"]
     }
     assert env["AA_LAKE_DIR"] == stream_env["AA_LAKE_DIR"]
