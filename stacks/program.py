@@ -298,6 +298,7 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         "AA_KAFKA_BOOTSTRAP": kafka.bootstrap_brokers,
         "AA_KAFKA_AUTH": "msk-iam",
         "AA_SCHEMA_REGISTRY": registry.registry_name,
+        "AA_REGISTRY_NAME": registry.registry_name,  # what the stream and the contracts CLI read
         "AA_REDIS_HOST": cache.endpoint,
         "AA_REDIS_TLS": "true",
         "AA_LAKE_BUCKET": lake.bucket_names["enriched"],
