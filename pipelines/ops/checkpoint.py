@@ -33,12 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from pipelines import lake_reader
+from pipelines.lake_reader import LakeLike, as_lake
+from pipelines.streaming.lakefs import Lake
 
 ENTRY = re.compile(r"^\d+$")
 
@@ -74,11 +76,11 @@ class CheckpointReport:
         }
 
 
-def entry_ok(path: Path) -> bool:
+def entry_ok(data: bytes | None) -> bool:
     """A metadata-log entry: a version line ``v<n>`` and JSON lines after it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = (data or b"").decode("utf-8").splitlines()
+    except UnicodeDecodeError:
         return False
     if not lines or not re.fullmatch(r"v\d+", lines[0]):
         return False
@@ -90,20 +92,27 @@ def entry_ok(path: Path) -> bool:
     return len(lines) >= 2
 
 
-def _entries(directory: Path) -> list[int]:
-    return sorted(int(p.name) for p in directory.glob("*") if ENTRY.match(p.name)) if directory.is_dir() else []
+def _entries(checkpoint: Lake, kind: str) -> list[int]:
+    return sorted(int(e.name) for e in checkpoint.entries(kind) if not e.is_dir and ENTRY.match(e.name))
 
 
-def inspect(checkpoint: Path, lake_dir: Path | None = None, redis: Any = None, prefix: str = "aa") -> CheckpointReport:
-    sid_file = checkpoint / "aa-stream-id"
-    sid = sid_file.read_text().strip() if sid_file.exists() else None
-    offsets, commits = _entries(checkpoint / "offsets"), _entries(checkpoint / "commits")
+def _stream_id(checkpoint: Lake) -> str | None:
+    data = checkpoint.read_bytes("aa-stream-id")
+    return data.decode().strip() if data is not None else None
+
+
+def inspect(
+    checkpoint_dir: LakeLike, lake_dir: LakeLike | None = None, redis: Any = None, prefix: str = "aa"
+) -> CheckpointReport:
+    ckpt = as_lake(checkpoint_dir)
+    sid = _stream_id(ckpt)
+    offsets, commits = _entries(ckpt, "offsets"), _entries(ckpt, "commits")
     report = CheckpointReport(sid, None, offsets, commits)
     bad = {
         (kind, n)
         for kind, ids in (("offsets", offsets), ("commits", commits))
         for n in ids
-        if not entry_ok(checkpoint / kind / str(n))
+        if not entry_ok(ckpt.read_bytes(f"{kind}/{n}"))
     }
     report.corrupt = sorted(f"{k}/{n}" for k, n in bad)
     last = None
@@ -117,9 +126,10 @@ def inspect(checkpoint: Path, lake_dir: Path | None = None, redis: Any = None, p
     floor = -1 if last is None else last
     report.tail = [f"offsets/{n}" for n in offsets if n > floor] + [f"commits/{n}" for n in commits if n > floor]
     if sid is not None and lake_dir is not None:
-        commit_dir = lake_dir / "_commits" / sid
         report.lake_ahead = sorted(
-            n for p in commit_dir.glob("batch-*.json") if (n := int(p.stem.removeprefix("batch-"))) > floor
+            n
+            for e in as_lake(lake_dir).entries(f"_commits/{sid}")
+            if e.name.startswith("batch-") and (n := int(e.name.removeprefix("batch-").removesuffix(".json"))) > floor
         )
     if sid is not None and redis is not None:
         found = []
@@ -131,22 +141,38 @@ def inspect(checkpoint: Path, lake_dir: Path | None = None, redis: Any = None, p
     return report
 
 
+def _batch_of(file_name: str, sid: str) -> int | None:
+    """The batch of a lake file the stream ``sid`` wrote (``<sid>-b<batch:09d>-…``), else None."""
+    if not file_name.startswith(f"{sid}-b"):
+        return None
+    digits = file_name[len(sid) + 2 : len(sid) + 11]
+    return int(digits) if digits.isdigit() else None
+
+
 def repair(
-    checkpoint: Path, lake_dir: Path, redis: Any, prefix: str = "aa", dry_run: bool = False, ttl_s: int = 48 * 3600
+    checkpoint_dir: LakeLike,
+    lake_dir: LakeLike,
+    redis: Any,
+    prefix: str = "aa",
+    dry_run: bool = False,
+    ttl_s: int = 48 * 3600,
 ) -> dict[str, Any]:
-    """Quarantine the checkpoint's tail after the last whole batch and roll the sinks back to it."""
-    report = inspect(checkpoint, lake_dir, redis, prefix)
+    """Quarantine the checkpoint's tail after the last whole batch and roll the sinks back to it.
+    Both may be local folders or S3 prefixes (the cloud's ``s3a://<enriched>/_checkpoints/stream``
+    and ``s3a://<enriched>/events``); run it while the job is stopped."""
+    ckpt, lake = as_lake(checkpoint_dir), as_lake(lake_dir)
+    report = inspect(ckpt, lake, redis, prefix)
     if report.healthy:
         return {**report.as_dict(), "quarantined": [], "lake_files_removed": 0, "redis_rebuilt": False}
     floor = -1 if report.last_whole is None else report.last_whole
     sid = report.stream_id
     rolled_files = [
-        p
-        for p in lake_dir.glob(f"event_type=*/date=*/hour=*/{sid}-b*.parquet")
-        if sid is not None and int(p.name[len(sid) + 2 : len(sid) + 11]) > floor
+        rel
+        for rel in lake_reader.all_event_files(lake)
+        if sid is not None and (n := _batch_of(rel.rsplit("/", 1)[-1], sid)) is not None and n > floor
     ]
     marks = [
-        lake_dir / sub / (sid or "") / f"batch-{n:09d}.json"
+        f"{sub}/{sid or ''}/batch-{n:09d}.json"
         for sub in ("_commits", "_ledger")
         for n in sorted(set(report.lake_ahead) | set(report.redis_ahead))
     ]
@@ -160,23 +186,21 @@ def repair(
     if dry_run:
         return result
     if report.tail:
-        quarantine = checkpoint.with_name(f"{checkpoint.name}.quarantine-{time.strftime('%Y%m%dT%H%M%S')}")
+        quarantine = Lake.at(f"{ckpt.uri.rstrip('/')}.quarantine-{time.strftime('%Y%m%dT%H%M%S')}", ckpt.endpoint)
         for entry in report.tail:
             kind, n = entry.split("/")
             for name in (n, f".{n}.crc"):
-                src = checkpoint / kind / name
-                if src.exists():
-                    (quarantine / kind).mkdir(parents=True, exist_ok=True)
-                    shutil.move(str(src), str(quarantine / kind / name))
-        result["quarantine_dir"] = str(quarantine)
-    for path in rolled_files:
-        path.unlink()
-    for path in marks:
-        path.unlink(missing_ok=True)
+                data = ckpt.read_bytes(f"{kind}/{name}")
+                if data is not None:  # copied, then removed: never deleted without a copy
+                    quarantine.write_bytes(f"{kind}/{name}", data)
+                    ckpt.delete([f"{kind}/{name}"])
+        result["quarantine_dir"] = quarantine.uri
+    lake.delete(rolled_files)
+    lake.delete([m for m in marks if lake.exists(m)])
     if report.redis_ahead:
         from pipelines.ops.redis_state import rebuild
 
-        result["redis"] = rebuild(redis, lake_dir, prefix, ttl_s, force=True).as_dict()
+        result["redis"] = rebuild(redis, lake, prefix, ttl_s, force=True).as_dict()
     return result
 
 
@@ -191,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("verify", "repair"):
         p = sub.add_parser(name)
-        p.add_argument("--checkpoint-dir", type=Path, required=True)
-        p.add_argument("--lake-dir", type=Path, required=name == "repair")
+        p.add_argument("--checkpoint-dir", required=True, help="a folder or the stream's s3a:// checkpoint URI")
+        p.add_argument("--lake-dir", required=name == "repair", help="a folder or the stream's s3a:// lake URI")
         p.add_argument("--redis-url", default=os.environ.get("AA_REDIS_URL"))
         p.add_argument("--prefix", default="aa")
         if name == "repair":
             p.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
-    if not (args.checkpoint_dir / "offsets").is_dir():
+    if not as_lake(args.checkpoint_dir).entries("offsets"):
         print(f"error: {args.checkpoint_dir} is not a stream checkpoint (no offsets/)", file=sys.stderr)
         return 2
     client = None

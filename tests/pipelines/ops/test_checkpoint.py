@@ -12,7 +12,9 @@ import redis
 
 from pipelines.ops import checkpoint
 from pipelines.streaming.lake import lake_schema
+from pipelines.streaming.lakefs import Lake
 from tests.pipelines.ops.test_redis_state import _row
+from tests.s3 import s3_copy_of
 
 pytestmark = pytest.mark.engines
 SID = "0a1b2c3d4e5f"
@@ -90,3 +92,34 @@ def test_repair_quarantines_the_torn_tail_and_rolls_the_lake_and_redis_back(loca
     assert client.get(f"{namespace}:batch:{SID}:1") == b'{"written": 1}'
     assert client.hget(f"{namespace}:ledger:total", "written") == b"2"
     assert checkpoint.inspect(ckpt, lake, client, namespace).healthy
+
+
+def test_repair_works_in_place_on_the_clouds_s3_checkpoint_and_lake(local_engines, namespace, tmp_path, monkeypatch):
+    """The cloud's checkpoint and lake are S3 prefixes: verify and repair act on them directly and
+    leave them as the local repair leaves a local copy."""
+    ckpt, lake = _layout(tmp_path, 3)
+    (ckpt / "commits" / "2").write_bytes(b"v1\n{")  # torn commit of batch 2
+    s3_ckpt, s3_lake = (
+        s3_copy_of(ckpt, local_engines.moto_url, monkeypatch),
+        s3_copy_of(lake, local_engines.moto_url, monkeypatch),
+    )
+    client = redis.Redis.from_url(local_engines.redis_url)
+    client.set(f"{namespace}:batch:{SID}:2", "{}")
+    assert checkpoint.main(["verify", "--checkpoint-dir", s3_ckpt.uri, "--lake-dir", s3_lake.uri]) == 1
+
+    done = checkpoint.repair(s3_ckpt.uri, s3_lake.uri, client, namespace)
+    assert (done["quarantined"], done["lake_files_removed"], done["redis_rebuilt"]) == (
+        ["offsets/2", "commits/2"], 1, True
+    )  # fmt: skip
+    quarantine = Lake.at(done["quarantine_dir"])
+    assert quarantine.uri.startswith(s3_ckpt.uri + ".quarantine-")
+    assert quarantine.files() == ["commits/.2.crc", "commits/2", "offsets/.2.crc", "offsets/2"]
+    assert quarantine.read_bytes("commits/2") == b"v1\n{"
+    assert [f for f in s3_lake.files() if f.endswith(".parquet")] == [
+        f"event_type=page_view/date=2026-11-25/hour=10/{SID}-b00000000{n}-p0000-00000.parquet" for n in (0, 1)
+    ]
+    assert s3_lake.files("_commits") == [f"_commits/{SID}/batch-00000000{n}.json" for n in (0, 1)]
+    assert s3_lake.files("_ledger") == [f"_ledger/{SID}/batch-00000000{n}.json" for n in (0, 1)]
+    assert client.hget(f"{namespace}:ledger:total", "written") == b"2"
+    assert checkpoint.inspect(s3_ckpt, s3_lake, client, namespace).healthy
+    assert checkpoint.main(["verify", "--checkpoint-dir", s3_ckpt.uri + "-none"]) == 2  # not a checkpoint
