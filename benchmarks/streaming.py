@@ -1,21 +1,22 @@
 """Streaming job throughput and freshness on local[2], side by side with a baseline in one run.
 
-    uv run python -m benchmarks.streaming [--events 200000] [--batch 50000] [--freshness-seconds 40]
+    uv run python -m benchmarks.streaming [--events 600000] [--batch 25000 --batch 300000] [--freshness-seconds 30]
 
-1. Throughput: a backlog of realistic events (all five types, duplicates included) on real Kafka is
-   processed with ``availableNow`` in micro-batches of ``--batch`` events by each variant in turn:
-   the baseline (Kafka source → count, the floor Spark itself costs); the decode stage alone
-   (decode, validate, enrich, dedup → count) with the Python decode (fastavro in the workers) and
-   with the JVM decode (Spark's from_avro, the default); and the full pipeline (+ segment, lake,
-   Redis, dead letters, ledger) with each decode. Events/s per micro-batch come from
-   Spark's own progress reports (``triggerExecution``); the first batch (JIT, Python workers) is
-   reported separately.
+1. Throughput: a backlog of realistic events (all five types, 2 % duplicates) on real Kafka is
+   processed with ``availableNow`` in micro-batches of each ``--batch`` size by each variant in
+   turn (``--variants``): ``baseline`` (Kafka source → count, the floor Spark itself costs),
+   ``decode_fast`` (the fast path's decode, validate, enrich, dedup → count), ``full_reference``
+   (the per-record path, ``fast_path: false``) and ``full_fast`` (the default: every sink, exactly
+   once). Events/s per micro-batch come from Spark's own progress reports (``triggerExecution``),
+   median of the batches after the first (JIT, Python workers); CPU seconds of the Spark JVM and
+   its Python workers from ``/proc``, per event.
 2. Freshness: the job runs with the 10 s trigger while a producer sends at the demo rate (20
-   events/s) and at 10x, with each decode; freshness of an event = when its batch's Redis
+   events/s) and at 10x, on each path; freshness of an event = when its batch's Redis
    transaction committed (the ledger's ``processed_at``) minus its ``collector_received_at``;
    p50/p95 over all events.
 
-Uses the engines of ``make up`` (started if needed, stopped again if this run started them).
+Load averages are recorded with each figure (the machine is shared). Uses the engines of ``make
+up`` or the ``AA_*_PORT`` ones (started if needed, stopped again if this run started them).
 """
 
 from __future__ import annotations
@@ -164,8 +165,14 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return out
 
 
-def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any]:
-    """Events/s per micro-batch of each variant over the same backlog, one after the other."""
+VARIANTS = ("baseline", "decode_fast", "full_reference", "full_fast")
+
+
+def throughput(spark: Any, bench: Bench, tmp: Path, batch: int, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+    """Events/s per micro-batch of each variant over the same backlog, one after the other:
+    ``baseline`` (Kafka source → count), ``decode_fast`` (the fast path's decode, validate, enrich,
+    dedup → count), ``full_reference`` (the per-record path: codec decode, Python rules, Python
+    segmentation, metrics and lake writer) and ``full_fast`` (the default fast path, every sink)."""
     from pyspark.sql import DataFrame
 
     results: dict[str, Any] = {}
@@ -175,50 +182,57 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int) -> dict[str, Any
     def count_only(df: DataFrame, _batch_id: int) -> None:
         df.count()
 
-    def run(name: str, df: DataFrame) -> None:
-        q = (
-            df.writeStream.trigger(availableNow=True)
-            .option("checkpointLocation", str(tmp / f"{name}-ckpt"))
-            .foreachBatch(count_only)
-            .start()
-        )
+    def measure(name: str, start: Any) -> None:
         c0 = process_tree_cpu_s(jvm_pid)
+        q = start()
         q.awaitTermination()
         cpu[name] = process_tree_cpu_s(jvm_pid) - c0
         results[name] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+        print(f"batch {batch}: {name} {results[name]} (cpu {cpu[name]:.1f}s; load {os.getloadavg()})", flush=True)
 
-    cfg = bench.stream_config(tmp / "full", available_now=True, max_offsets_per_trigger=batch)
-    base = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", cfg.kafka_bootstrap)
-        .option("subscribe", ",".join(cfg.topics))
-        .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", str(batch))
-        .load()
-    )
-    run("baseline", base)
-    for decode, jvm in (("python", False), ("jvm", True)):
-        stage_cfg = cfg.model_copy(update={"jvm_decode": jvm})
-        run(f"decode_{decode}", job.events_stream(spark, stage_cfg))  # decode, validate, enrich, dedup
-        full_cfg = bench.stream_config(
-            tmp / f"full-{decode}", available_now=True, max_offsets_per_trigger=batch, jvm_decode=jvm
+    def counted(name: str, df: DataFrame) -> Any:
+        return lambda: (
+            df.writeStream.trigger(availableNow=True)
+            .option("checkpointLocation", str(tmp / f"{name}-{batch}-ckpt"))
+            .foreachBatch(count_only)
+            .start()
         )
-        q = job.start(spark, full_cfg)
-        c0 = process_tree_cpu_s(jvm_pid)
-        q.awaitTermination()
-        cpu[f"full_{decode}"] = process_tree_cpu_s(jvm_pid) - c0
-        results[f"full_{decode}"] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
+
+    cfg = bench.stream_config(tmp / f"full-{batch}", available_now=True, max_offsets_per_trigger=batch)
+    for name in variants:
+        if name == "baseline":
+            base = (
+                spark.readStream.format("kafka")
+                .option("kafka.bootstrap.servers", cfg.kafka_bootstrap)
+                .option("subscribe", ",".join(cfg.topics))
+                .option("startingOffsets", "earliest")
+                .option("maxOffsetsPerTrigger", str(batch))
+                .load()
+            )
+            measure(name, counted(name, base))
+        elif name == "decode_fast":
+            measure(name, counted(name, job.events_stream(spark, cfg)))
+        elif name in ("full_reference", "full_fast"):
+            full_cfg = bench.stream_config(
+                tmp / f"{name}-{batch}",
+                available_now=True,
+                max_offsets_per_trigger=batch,
+                fast_path=name == "full_fast",
+            )
+            measure(name, lambda full_cfg=full_cfg: job.start(spark, full_cfg))
+        else:
+            raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     return {"rates": results, "cpu_s": cpu}
 
 
-def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, jvm: bool = True) -> dict[str, float]:
+def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, fast: bool = True) -> dict[str, float]:
     import pyarrow.dataset as ds
 
     cfg = bench.stream_config(
-        tmp / f"fresh-{rate}-{'jvm' if jvm else 'python'}",
+        tmp / f"fresh-{rate}-{'fast' if fast else 'reference'}",
         starting_offsets="latest",
         trigger_seconds=10.0,
-        jvm_decode=jvm,
+        fast_path=fast,
     )
     query = job.start(spark, cfg)
     time.sleep(12)  # the first (empty) batch and the Python workers
@@ -258,45 +272,61 @@ def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, jvm:
     }
 
 
-def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40) -> dict[str, Any]:
+def _summary(rows: list[tuple[int, float]], cpu_s: float, events: int) -> dict[str, Any]:
+    steady = [r for _, r in rows[1:]] or [r for _, r in rows]
+    cpu_us = cpu_s / events * 1e6
+    return {
+        "batches": len(rows),
+        "first_batch_events_per_s": round(rows[0][1]) if rows else None,
+        "steady_events_per_s": round(statistics.median(steady)) if steady else None,
+        # CPU of the whole backlog (first batch included) per event, and the rate two dedicated
+        # cores would reach at that cost: independent of the machine's other load
+        "cpu_us_per_event": round(cpu_us, 1),
+        "events_per_s_on_2_idle_cores": round(2e6 / cpu_us),
+    }
+
+
+def main(
+    events: int = 600_000,
+    batches: tuple[int, ...] = (25_000, 300_000),
+    freshness_seconds: int = 30,
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Any]:
     cfg = engines.EngineConfig()
     states = engines.up(cfg)
     ns = f"bench{uuid.uuid4().hex[:6]}"
     tmp = Path(tempfile.mkdtemp(prefix="aa-stream-bench-"))
     bench = Bench(cfg, ns)
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {"load_average_start": os.getloadavg()}
     spark = None
     try:
         t0 = time.monotonic()
         produced = bench.produce(events, seed=1)
-        print(f"produced {produced} events in {time.monotonic() - t0:.1f}s")
-        spark = job.build_spark(bench.stream_config(tmp))
-        measured = throughput(spark, bench, tmp, batch)
-        rates = measured["rates"]
+        print(f"produced {produced} events in {time.monotonic() - t0:.1f}s", flush=True)
         report["events"] = produced
-        for name, rows in rates.items():
-            steady = [r for _, r in rows[1:]] or [r for _, r in rows]
-            cpu_us = measured["cpu_s"][name] / produced * 1e6
-            report[name] = {
-                "batches": len(rows),
-                "first_batch_events_per_s": round(rows[0][1]) if rows else None,
-                "steady_events_per_s": round(statistics.median(steady)) if steady else None,
-                # CPU of the whole backlog (first batch included) per event, and the rate two
-                # dedicated cores would reach at that cost: independent of the machine's other load
-                "cpu_us_per_event": round(cpu_us, 1),
-                "events_per_s_on_2_idle_cores": round(2e6 / cpu_us),
-            }
-        for name in rates:
-            report[name]["vs_baseline"] = round(
-                report[name]["steady_events_per_s"] / report["baseline"]["steady_events_per_s"], 3
-            )
-        report["full_jvm_vs_full_python"] = round(
-            report["full_jvm"]["steady_events_per_s"] / report["full_python"]["steady_events_per_s"], 2
-        )
+        spark = job.build_spark(bench.stream_config(tmp))
+        for batch in batches:
+            measured = throughput(spark, bench, tmp, batch, variants)
+            out: dict[str, Any] = {"load_average_after": os.getloadavg()}
+            for name, rows in measured["rates"].items():
+                out[name] = _summary(rows, measured["cpu_s"][name], produced)
+            for name in measured["rates"]:
+                if "baseline" in out and out[name]["steady_events_per_s"]:
+                    out[name]["vs_baseline"] = round(
+                        out[name]["steady_events_per_s"] / out["baseline"]["steady_events_per_s"], 3
+                    )
+            if "full_fast" in out and "full_reference" in out:
+                out["full_fast_vs_full_reference"] = round(
+                    out["full_fast"]["steady_events_per_s"] / out["full_reference"]["steady_events_per_s"], 2
+                )
+            report[f"batch_{batch}"] = out
+            print(json.dumps(out, indent=2), flush=True)
         if freshness_seconds:
-            for decode, jvm in (("jvm", True), ("python", False)):
-                report[f"freshness_demo_20_per_s_{decode}"] = freshness(spark, bench, tmp, 20, freshness_seconds, jvm)
-                report[f"freshness_10x_200_per_s_{decode}"] = freshness(spark, bench, tmp, 200, freshness_seconds, jvm)
+            for path, fast in (("fast", True), ("reference", False)):
+                for label, rate in (("demo_20_per_s", 20), ("10x_200_per_s", 200)):
+                    got = freshness(spark, bench, tmp, rate, freshness_seconds, fast)
+                    report[f"freshness_{label}_{path}"] = {**got, "load_average": os.getloadavg()}
+                    print(label, path, report[f"freshness_{label}_{path}"], flush=True)
     finally:
         if spark is not None:
             spark.stop()
@@ -304,14 +334,18 @@ def main(events: int = 200_000, batch: int = 50_000, freshness_seconds: int = 40
         shutil.rmtree(tmp, ignore_errors=True)
         if any(s == "started" for s in states.values()):
             engines.down(cfg)
+    report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=2))
     return report
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=50_000)
-    parser.add_argument("--freshness-seconds", type=int, default=40)
+    parser.add_argument("--events", type=int, default=600_000)
+    parser.add_argument(
+        "--batch", type=int, action="append", help="events per micro-batch (repeatable; default 25000 and 300000)"
+    )
+    parser.add_argument("--freshness-seconds", type=int, default=30)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     a = parser.parse_args()
-    main(a.events, a.batch, a.freshness_seconds)
+    main(a.events, tuple(a.batch or (25_000, 300_000)), a.freshness_seconds, tuple(a.variants.split(",")))

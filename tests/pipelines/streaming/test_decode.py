@@ -183,7 +183,8 @@ def test_jvm_decode_equals_the_codec_path_and_leaves_the_rest_to_it(spark, glue,
     fast_counts.pop("new_versions")  # the zlib record: decoded by the codec (the test's params list no JVM versions)
     assert fast_counts == counts(python)
     vouched = staged.mapInArrow(partial(_vouched, params=params), "n bigint").agg(F.sum("n")).first()
-    assert vouched is not None and vouched[0] == len(samples) + 3  # the valid JVM-decoded rows skip the reference
+    assert vouched is not None
+    assert vouched[0] == len(samples) + 3  # the valid JVM-decoded rows skip the per-record reference
     old_rows = [got[len(samples) + i] for i in range(3)]
     assert all(r["kind"] == "event" and r["payload"]["wix_page_id"] is None for r in old_rows)
     assert {r["schema_version_id"] for r in old_rows} == {str(old_version)}
