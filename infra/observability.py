@@ -5,10 +5,17 @@ SNS key) with e-mail subscriptions from config, and CloudWatch alarms on MSK dis
 under-replicated partitions, consumer lag of the stream's group, collector 5xx rate and p99
 latency (ALB target metrics), Redis memory, and Snowpipe load errors (a custom metric the quality
 monitor publishes). Thresholds come from config; every alarm also notifies on recovery.
+
+Where the workloads' nodes keep office hours (dev), ``mute_off_hours`` silences the alarms on what
+is switched off (consumer lag, collector 5xx and latency) with two EventBridge Scheduler schedules
+that disable the alarms' actions when the nodes go down and enable them again an hour after they
+come up (the stream needs the hour to work off the night's backlog): no page every night.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,6 +23,10 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
+from infra.kubernetes import OfficeHoursConfig
+
+WORKLOAD_ALARMS = ("stream-consumer-lag", "collector-5xx", "collector-latency-p99")  # off with the nodes
+CATCH_UP_HOURS = 1  # after the nodes are up, before the muted alarms page again
 
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
@@ -149,6 +160,62 @@ class Observability(PlatformComponent):
             {"LoadBalancer": alb_arn_suffix},
             extended="p99",
         )
+
+    def mute_off_hours(self, hours: OfficeHoursConfig, keys: Sequence[str] = WORKLOAD_ALARMS) -> None:
+        """Disable the actions of ``keys``' alarms when the nodes go down (end_hour on office days),
+        enable them ``CATCH_UP_HOURS`` after the nodes come up; weekends stay muted."""
+        names = [self.alarms[k].name for k in keys if k in self.alarms]
+        arns = [self.alarms[k].arn for k in keys if k in self.alarms]
+        role = aws.iam.Role(
+            "observability-alarm-mute",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=self.child(),
+        )
+        aws.iam.RolePolicy(
+            "observability-alarm-mute",
+            role=role.id,
+            policy=pulumi.Output.all(*arns).apply(
+                lambda a: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"],
+                                "Resource": sorted(str(x) for x in a),
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=self.child(),
+        )
+        days = hours.days.replace("MON-SUN", "*")
+        for action, hour in (("disable", hours.end_hour % 24), ("enable", hours.start_hour + CATCH_UP_HOURS)):
+            aws.scheduler.Schedule(
+                f"observability-alarms-{action}",
+                description=f"{action} the actions of the alarms on workloads that keep office hours",
+                schedule_expression=f"cron(0 {hour} ? * {days} *)",
+                schedule_expression_timezone=hours.time_zone,
+                flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+                target=aws.scheduler.ScheduleTargetArgs(
+                    arn=f"arn:aws:scheduler:::aws-sdk:cloudwatch:{action}AlarmActions",
+                    role_arn=role.arn,
+                    input=pulumi.Output.all(*names).apply(lambda n: json.dumps({"AlarmNames": [str(x) for x in n]})),
+                ),
+                opts=self.child(),
+            )
 
     def _alarm(
         self,

@@ -29,6 +29,9 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["primaryEndpointAddress"] = f"master.{name}.cache.amazonaws.com"
     elif typ == "random:index/randomPassword:RandomPassword":
         out["result"] = "generated-password"
+    elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":  # auto-named: the logical name + a random suffix
+        out["name"] = inputs.get("name") or f"{name}-1a2b3c"
+        out["arn"] = f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{out['name']}"
     elif typ == "aws:ecr/repository:Repository":
         out["repositoryUrl"] = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{name}"
     if typ.startswith("snowflake:"):

@@ -364,6 +364,9 @@ def build(config: StackConfig, contracts: Contracts, secrets: dict[str, pulumi.O
         opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[workloads]),
     )
     observability.watch_load_balancer(alb.arn_suffix)
+    office_hours = next((g.office_hours for g in config.kubernetes.node_groups.values() if g.office_hours), None)
+    if office_hours is not None:  # the workloads' nodes are off at night: so are the alarms on them
+        observability.mute_off_hours(office_hours)
     sf_provider = snowflake_provider("snowflake", config.warehouse, secrets.get("snowflakePrivateKey", ""))
     warehouse = Warehouse(
         "warehouse",

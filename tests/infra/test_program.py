@@ -671,3 +671,30 @@ def test_every_job_command_is_accepted_by_its_module(dev: Recorder, prod: Record
         "pipelines.contracts.topics",
         "pipelines.catalog",
     }
+
+
+def test_alarms_on_workloads_are_muted_while_devs_nodes_are_off(dev: Recorder, prod: Recorder):
+    """dev's nodes are off 19:00-07:00 and at weekends: the alarms on what runs there (consumer lag,
+    collector errors and latency) are muted with them and unmuted an hour after the nodes are back."""
+    schedules = {r.name: r.inputs for r in dev.of_type("aws:scheduler/schedule:Schedule")}
+    assert {k: (v["scheduleExpression"], v["scheduleExpressionTimezone"]) for k, v in schedules.items()} == {
+        "observability-alarms-disable": ("cron(0 19 ? * MON-FRI *)", "Europe/Dublin"),
+        "observability-alarms-enable": ("cron(0 8 ? * MON-FRI *)", "Europe/Dublin"),
+    }
+    muted = ["alarm-stream-consumer-lag-1a2b3c", "alarm-collector-5xx-1a2b3c", "alarm-collector-latency-p99-1a2b3c"]
+    for action, inputs in (
+        ("disable", schedules["observability-alarms-disable"]),
+        ("enable", schedules["observability-alarms-enable"]),
+    ):
+        target = inputs["target"]
+        assert target["arn"] == f"arn:aws:scheduler:::aws-sdk:cloudwatch:{action}AlarmActions"
+        assert json.loads(target["input"]) == {"AlarmNames": muted}
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "observability-alarm-mute").inputs["policy"])
+    assert policy["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"],
+            "Resource": sorted(f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{n}" for n in muted),
+        }
+    ]
+    assert prod.of_type("aws:scheduler/schedule:Schedule") == []  # prod's nodes never sleep
