@@ -33,6 +33,9 @@ from infra.component import PlatformComponent, Settings
 BUCKETS = ("raw", "enriched", "dead-letter", "artifacts", "access-logs")
 EVENT_BUCKETS = ("raw", "enriched")
 REPLICATED_BUCKETS = ("raw", "enriched")
+# The quality monitor's durable hourly ledger in the enriched bucket (pipelines/quality/store.py):
+# written by the quality CronJob, read by Snowflake as TRANSFORMED.QUALITY.LEDGER (an external table).
+QUALITY_LEDGER_PREFIX = "quality/ledger"
 
 
 class TiersConfig(Settings):

@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 
 from infra.component import PlatformComponent, Settings
 from infra.contracts import PII_CLASSES, AvroContract, copy_select, raw_columns
+from infra.lake import QUALITY_LEDGER_PREFIX
 from infra.tagging import TagsConfig
 
 WarehouseSize = Literal["XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE"]
@@ -52,6 +53,21 @@ ROLE_HIERARCHY = (
     ("PII_READER", "SYSADMIN"),
     ("MASKING_ADMIN", "SECURITYADMIN"),
     ("MONITOR", "SYSADMIN"),
+)
+# TRANSFORMED.QUALITY.LEDGER's columns: (name, type, expression over the Parquet row / file name)
+LEDGER_COLUMNS = (
+    ("LEDGER_DATE", "DATE", "to_date(split_part(split_part(metadata$filename, 'date=', 2), '/', 1))"),
+    ("WINDOW_START", "TIMESTAMP_LTZ", "(value:window_start::timestamp_ltz)"),
+    ("MINUTE", "NUMBER", "(value:minute::number)"),
+    ("EVENT_TYPE", "VARCHAR", "(value:event_type::varchar)"),
+    *(
+        (c.upper(), "NUMBER", f"(value:{c}::number)")
+        for c in ("received", "accepted", "rejected", "written", "invalid", "duplicate", "late", "bot", "in_flight")
+    ),
+    ("STATUS", "VARCHAR", "(value:status::varchar)"),
+    ("HOP", "VARCHAR", "(value:hop::varchar)"),
+    ("COUNTS", "VARIANT", "parse_json(value:counts::varchar)"),
+    ("CHECKED_AT", "TIMESTAMP_LTZ", "(value:checked_at::timestamp_ltz)"),
 )
 STRING_MASKS = {
     "ip_hash": "SHA2(val)",
@@ -320,12 +336,13 @@ class Warehouse(PlatformComponent):
         role_arn = pulumi.Output.concat("arn:aws:iam::", account_id, ":role/", role_name)
         base = event_prefix[: event_prefix.split("{", 1)[0].rfind("/") + 1]  # "events/"
         location = pulumi.Output.concat("s3://", lake_bucket, "/", base)
+        ledger_location = pulumi.Output.concat("s3://", lake_bucket, "/", QUALITY_LEDGER_PREFIX, "/")
         self.integration = snowflake.StorageIntegrationAws(
             f"{name}-lake",
             name="LAKE",
             enabled=True,
             storage_provider="S3",
-            storage_allowed_locations=[location],
+            storage_allowed_locations=[location, ledger_location],
             storage_aws_role_arn=role_arn,
             comment=comment("lake read access for Snowpipe"),
             opts=self.child(),
@@ -428,18 +445,61 @@ class Warehouse(PlatformComponent):
                 comment=comment(f"auto-ingest {contract.event_type}"),
                 opts=self.child(),
             )
+        # The quality ledger (one Parquet file per hour, rewritten while the hour is checked) as an
+        # auto-refreshed external table: analysts and the monitor query the books in Snowflake.
+        quality = snowflake.Schema(
+            f"{name}-transformed-quality", database=self.databases["TRANSFORMED"].name, name="QUALITY",
+            with_managed_access="true", comment=comment("the data-quality ledger (docs/QUALITY.md)"), opts=self.child(),
+        )  # fmt: skip
+        ledger_stage = snowflake.StageExternalS3(
+            f"{name}-ledger-stage",
+            database=quality.database,
+            schema=quality.name,
+            name="LEDGER_STAGE",
+            url=ledger_location,
+            storage_integration=self.integration.name,
+            comment=comment("the quality monitor's hourly ledger files"),
+            opts=self.child(depends_on=[self.integration_role]),
+        )
+        self.ledger = snowflake.ExternalTable(
+            f"{name}-quality-ledger",
+            database=quality.database,
+            schema=quality.name,
+            name="LEDGER",
+            location=pulumi.Output.concat("@", ledger_stage.fully_qualified_name, "/"),
+            file_format="TYPE = PARQUET",
+            pattern=".*[.]parquet",
+            auto_refresh=True,
+            refresh_on_create=True,
+            partition_bies=["LEDGER_DATE"],
+            columns=[snowflake.ExternalTableColumnArgs(name=n, type=t, as_=expr) for n, t, expr in LEDGER_COLUMNS],
+            comment=comment("per receive minute and event type: the ledger's balance (pipelines/quality/store.py)"),
+            opts=self.child(),
+        )
+        for role in ("ANALYST", "MONITOR"):
+            self._grant_schema_objects(role, "TRANSFORMED", ["SELECT"], "EXTERNAL TABLES")
+        channel = next(iter(sorted(self.pipes.items())))[1].notification_channel  # the account's one SQS queue
         self.notifications = aws.s3.BucketNotification(
             f"{name}-snowpipe",
             bucket=lake_bucket,
             queues=[
+                *(
+                    aws.s3.BucketNotificationQueueArgs(
+                        id=f"snowpipe-{event_type}",
+                        queue_arn=pipe.notification_channel,
+                        events=["s3:ObjectCreated:*"],
+                        filter_prefix=event_prefix.format(event_type=event_type),
+                        filter_suffix=".parquet",
+                    )
+                    for event_type, pipe in sorted(self.pipes.items())
+                ),
                 aws.s3.BucketNotificationQueueArgs(
-                    id=f"snowpipe-{event_type}",
-                    queue_arn=pipe.notification_channel,
-                    events=["s3:ObjectCreated:*"],
-                    filter_prefix=event_prefix.format(event_type=event_type),
+                    id="quality-ledger",
+                    queue_arn=channel,
+                    events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                    filter_prefix=f"{QUALITY_LEDGER_PREFIX}/",
                     filter_suffix=".parquet",
-                )
-                for event_type, pipe in sorted(self.pipes.items())
+                ),
             ],
             opts=self.child(),
         )

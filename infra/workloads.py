@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from infra.component import PlatformComponent, Settings
 from infra.contracts import TopicMap
+from infra.lake import QUALITY_LEDGER_PREFIX
 from infra.streaming import lake_events_uri
 
 NAMESPACE = "analytics"
@@ -307,7 +308,7 @@ class Workloads(PlatformComponent):
                     env(
                         name="AA_QUALITY_LEDGER_URI",
                         value=pulumi.Output.concat(
-                            "s3://", inputs.settings.get("AA_LAKE_BUCKET", ""), "/quality/ledger"
+                            "s3://", inputs.settings.get("AA_LAKE_BUCKET", ""), f"/{QUALITY_LEDGER_PREFIX}"
                         ),
                     ),
                     env(name="AA_QUALITY_INCIDENTS_IN_REDIS", value="true"),  # the pod's disk is gone after a run

@@ -132,9 +132,43 @@ def test_pipes_auto_ingest_from_the_stage_with_s3_notifications(dev: Recorder):
     queues = dev.one("aws:s3/bucketNotification:BucketNotification").inputs["queues"]
     assert {q["filterPrefix"] for q in queues} == {
         f"events/event_type={p.removesuffix('_PIPE').lower()}/" for p in pipes
-    }
-    stage = dev.one("snowflake:index/stageExternalS3:StageExternalS3").inputs
+    } | {"quality/ledger/"}
+    stage = dev.one("snowflake:index/stageExternalS3:StageExternalS3", "warehouse-lake-stage").inputs
     assert stage["url"] == "s3://lake-enriched-bucket/events/"
+
+
+def test_the_quality_ledger_is_an_external_table_over_the_monitors_files(dev: Recorder):
+    """TRANSFORMED.QUALITY.LEDGER reads exactly the files the quality CronJob writes (its
+    AA_QUALITY_LEDGER_URI), has a column per ledger field, refreshes on S3 events, and is readable
+    by the analyst and monitor roles."""
+    from infra.warehouse import LEDGER_COLUMNS
+    from pipelines.quality.store import SCHEMA
+
+    stage = dev.one("snowflake:index/stageExternalS3:StageExternalS3", "warehouse-ledger-stage").inputs
+    cron = dev.one("kubernetes:batch/v1:CronJob", "workloads-quality").inputs["spec"]["jobTemplate"]["spec"]
+    env = {e["name"]: e.get("value") for e in cron["template"]["spec"]["containers"][0]["env"]}
+    assert stage["url"] == env["AA_QUALITY_LEDGER_URI"] + "/"
+    integration = dev.one("snowflake:index/storageIntegrationAws:StorageIntegrationAws").inputs
+    assert stage["url"] in integration["storageAllowedLocations"]
+    table = dev.one("snowflake:index/externalTable:ExternalTable").inputs
+    assert (table["database"], table["schema"], table["name"]) == ("TRANSFORMED", "QUALITY", "LEDGER")
+    assert table["location"] == '@"TRANSFORMED"."QUALITY"."LEDGER_STAGE"/'
+    assert (table["autoRefresh"], table["partitionBies"]) == (True, ["LEDGER_DATE"])
+    assert [c["name"].lower() for c in table["columns"]][1:] == SCHEMA.names  # one column per ledger field
+    assert [c["name"] for c in table["columns"]] == [n for n, _, _ in LEDGER_COLUMNS]
+    queue = next(
+        q
+        for q in dev.one("aws:s3/bucketNotification:BucketNotification").inputs["queues"]
+        if q["id"] == "quality-ledger"
+    )
+    assert (queue["filterPrefix"], queue["filterSuffix"]) == ("quality/ledger/", ".parquet")
+    grants = dev.of_type("snowflake:index/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole")
+    readers = {
+        g.inputs["accountRoleName"]
+        for g in grants
+        if (g.inputs.get("onSchemaObject") or {}).get("all", {}).get("objectTypePlural") == "EXTERNAL TABLES"
+    }
+    assert readers == {"ANALYST", "MONITOR"}
 
 
 def test_storage_integration_role_trusts_only_the_integration_user_with_external_id(dev: Recorder):
