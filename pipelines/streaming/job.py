@@ -249,13 +249,24 @@ class BatchWriter:
         if not committed:
             lake.begin_attempt(lake_fs, self.sid, batch_id)
         acc = metrics.Accumulator()
+        steps: dict[str, float] = {"side": round(time.monotonic() - t0, 3)}
+
+        def lap(name: str, since: float) -> float:
+            now = time.monotonic()
+            steps[name] = round(now - since, 3)
+            return now
+
+        t = time.monotonic()
         segmenter = self.segmenter()
         flagged = sink.with_bot_flags(events, cfg.bot_events_per_minute)
         if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
             segmenter = self._session_segments(events, segmenter, acc, batch_id)
-        rows = sink.with_segments(batch.sparkSession, flagged, segmenter).persist()
+        t = lap("sessions", t)
+        rows, cached = sink.with_segments(batch.sparkSession, flagged, segmenter)
+        t = lap("segments", t)
         try:
             acc_rows = sink.accumulate(rows)
+            t = lap("metrics", t)
             for key, fields in acc_rows.counters.items():
                 for f, n in fields.items():
                     acc.counters[key][f] += n
@@ -279,10 +290,12 @@ class BatchWriter:
                 written = sum(files.values())
                 self._step("lake_written", batch_id)
                 lake_fs.write_json(commit, {"batch_id": batch_id, "rows": written, "files": files})
+                lap("lake", t)
         finally:
-            rows.unpersist()
+            for df in cached:
+                df.unpersist()
         self._step("lake_committed", batch_id)
-        self._finish(batch_id, counts, dead, written, acc, committed, t0)
+        self._finish(batch_id, counts, dead, written, acc, committed, t0, steps)
 
     def _finish(
         self,
@@ -293,9 +306,11 @@ class BatchWriter:
         acc: metrics.Accumulator,
         committed: bool,
         t0: float,
+        steps: dict[str, float] | None = None,
     ) -> None:
         """Dead letters, then Redis (metrics + ledger in one MULTI/EXEC), then the ledger file."""
         cfg, lake_fs = self.cfg, self.cfg.lake
+        t = time.monotonic()
         self._dead_letters(dead, batch_id)
         self._step("dead_letters_sent", batch_id)
         ledger = self._ledger(counts, written, acc)
@@ -322,6 +337,7 @@ class BatchWriter:
             seconds=round(time.monotonic() - t0, 3),
             replayed_lake=committed,
             replayed_redis=not applied,
+            **({"steps": {**steps, "dlq_redis_ledger": round(time.monotonic() - t, 3)}} if steps else {}),
             **ledger,
         )
 

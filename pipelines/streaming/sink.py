@@ -26,6 +26,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql.types import ArrayType, StringType
 
 from pipelines.streaming import lake, metrics
 from pipelines.streaming.lakefs import Lake
@@ -78,11 +79,12 @@ def _set_path(root: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> DataFrame:
-    """``segments``: what ``Segmenter.segments_for_row`` gives each row, evaluated per distinct facts."""
+def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> tuple[DataFrame, list[DataFrame]]:
+    """``segments``: what ``Segmenter.segments_for_row`` gives each row, evaluated per distinct facts;
+    and the DataFrames cached on the way (the caller unpersists them when done with the result)."""
     empty = F.array().cast("array<string>")
     if segmenter is None:
-        return events.withColumn("segments", empty)
+        return events.withColumn("segments", empty), []
     rules = [r for r in segmenter.rules.rules if r.scope == "event"]
     fields = sorted({f for r in rules for f in _leaves(r.when)})
     event_paths = (
@@ -104,30 +106,30 @@ def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> Dat
         vid = F.coalesce(F.col("visitor_id").cast("string"), F.lit("None"))
         keys = list(segmenter.profiles)
         facts["profile"] = F.when(vid.isin(keys), vid) if len(keys) <= 10_000 else vid
-    key = F.to_json(F.struct(*[c.alias(n) for n, c in facts.items()]))
-    keyed = events.withColumn("_facts", key)
-    distinct = keyed.select("_facts", *[c.alias(n) for n, c in facts.items()]).dropDuplicates(["_facts"]).collect()
+    keyed = events.select("*", *[c.alias(f"_f_{n}") for n, c in facts.items()]).persist()
+    names = [f"_f_{n}" for n in facts]
+    distinct = keyed.select(*names).distinct().toArrow().to_pylist()
     mapping = []
     for row in distinct:
         event: dict[str, Any] | None = None
         if segmenter.rules.uses_event_payload:
             event = {}
             for i, path in enumerate(event_paths):
-                text = row[f"n{i}"] if row[f"n{i}"] is not None else row[f"e{i}"]
+                text = row[f"_f_n{i}"] if row[f"_f_n{i}"] is not None else row[f"_f_e{i}"]
                 if text is not None:
                     _set_path(event, path.split("."), json.loads(text))
-        profile_key = row["profile"] if uses_profile else None
+        profile_key = row["_f_profile"] if uses_profile else None
         doc = {
-            "event_type": row["event_type"],
+            "event_type": row["_f_event_type"],
             "event": event,
-            "enrich": {name: row[f"x_{name}"] for name in _ENRICH},
+            "enrich": {name: row[f"_f_x_{name}"] for name in _ENRICH},
             "profile": segmenter.profiles.get(profile_key) if profile_key is not None else None,
         }
-        if not uses_profile and segmenter.profiles:
-            doc["profile"] = None  # no rule reads it
-        mapping.append((row["_facts"], segmenter.rules.evaluate(doc, "event")))
-    segs = spark.createDataFrame(mapping, "_facts string, _event_segs array<string>")
-    out = keyed.join(F.broadcast(segs), "_facts", "left").drop("_facts")
+        mapping.append((*[row[n] for n in names], segmenter.rules.evaluate(doc, "event")))
+    schema = keyed.select(*names).schema.add("_event_segs", ArrayType(StringType()))
+    segs = spark.createDataFrame(mapping, schema)
+    cond = [keyed[n].eqNullSafe(segs[n]) for n in names]
+    out = keyed.join(F.broadcast(segs), cond, "left").drop(*[segs[n] for n in names]).drop(*names)
     merged = F.coalesce(F.col("_event_segs"), empty)
     if segmenter.session_segments:
         sessions = spark.createDataFrame(
@@ -135,76 +137,52 @@ def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> Dat
         )
         out = out.join(F.broadcast(sessions), "session_id", "left")
         merged = F.concat(merged, F.filter(F.coalesce(F.col("_sess"), empty), lambda x: ~F.array_contains(merged, x)))
-    return out.withColumn("segments", merged).drop("_event_segs", "_sess")
+    return out.withColumn("segments", merged).drop("_event_segs", "_sess"), [keyed]
+
+
+_COUNTER_FIELDS = (
+    "minute",
+    "event_type",
+    "is_bot",
+    "received_ms",
+    "kafka_topic",
+    "site_id",
+    "page_path",
+    "link_id",
+    "merchant",
+    "position",
+    "segments",
+)
 
 
 def accumulate(events: DataFrame) -> metrics.Accumulator:
-    """The batch's metrics, equal to ``metrics.Accumulator.add`` over every row, from one aggregation."""
-    m = F.col("minute").cast("string")
-    et = F.col("event_type")
-    bot = F.col("is_bot")
-    sid = F.col("session_id")
-    has_session = sid.isNotNull() & (sid != "")
-    page = F.when(
-        F.col("site_id").isNotNull() & (F.col("site_id") != ""),
-        F.concat(F.col("site_id"), F.coalesce(F.col("page_path"), F.lit("None"))),
-    )
-    human = ~bot
-
-    def counter(cond: Column, key: Column, field: Column) -> Column:
-        return F.when(cond, F.struct(F.lit("c").alias("k"), key.alias("key"), field.alias("f")))
-
-    def member(cond: Column, key: Column, value: Column) -> Column:
-        return F.when(cond, F.struct(F.lit("h").alias("k"), key.alias("key"), value.alias("f")))
-
-    def mk(suffix: str) -> Column:
-        return F.concat(F.lit("m:"), m, F.lit(suffix))
-
-    topic = F.col("kafka_topic")
-    window = F.col("received_ms").isNotNull() & topic.isNotNull() & (topic != "")
-    lw = F.concat(F.lit("lw:"), F.floor(F.col("received_ms") / 60_000).cast("bigint").cast("string"))
-    entries = [
-        counter(window, lw, F.concat(topic, F.lit("|written"))),
-        counter(window & bot, lw, F.concat(topic, F.lit("|bot"))),
-        counter(bot, mk(":bot"), et),
-        counter(human, mk(":events"), et),
-        member(human & has_session, mk(":active"), sid),
-        counter(human & (et == "page_view") & page.isNotNull(), mk(":pv"), page),
-        member(
-            human & (et == "page_view") & page.isNotNull() & sid.isNotNull(),
-            F.concat(mk(":sess:"), page),
-            sid,
-        ),
-        counter(human & (et == "product_impression") & page.isNotNull(), mk(":imp"), page),
-        counter(human & (et == "affiliate_click"), mk(":clk:page"), F.coalesce(page, F.lit(""))),
-        counter(human & (et == "affiliate_click"), mk(":clk:link"), F.coalesce(F.col("link_id"), F.lit("null"))),
-        counter(human & (et == "affiliate_click"), mk(":clk:merchant"), F.coalesce(F.col("merchant"), F.lit("null"))),
-        counter(
-            human & (et == "affiliate_click"),
-            mk(":clk:pos"),
-            F.coalesce(F.col("position").cast("string"), F.lit("None")),
-        ),
-        counter(human & (et == "conversion"), mk(":conv"), F.coalesce(F.col("merchant"), F.lit(""))),
-    ]
-    fixed = F.filter(F.array(*entries), lambda x: x.isNotNull())
-    seg_counts = F.transform(
-        F.col("segments"), lambda s: F.struct(F.lit("c").alias("k"), mk(":seg").alias("key"), s.alias("f"))
-    )
-    seg_members = F.transform(
-        F.col("segments"),
-        lambda s: F.struct(F.lit("h").alias("k"), F.concat(mk(":segsess:"), s).alias("key"), sid.alias("f")),
-    )
-    entry_type = "array<struct<k:string,key:string,f:string>>"
-    members = F.when(has_session, seg_members).otherwise(F.array().cast(entry_type))
-    segs = F.when(human, F.concat(seg_counts, members))
-    all_entries = F.concat(fixed, F.coalesce(segs, F.array().cast(entry_type)))
-    table = events.select(F.explode(all_entries).alias("e")).groupBy("e.k", "e.key", "e.f").count().toArrow()
+    """The batch's metrics, equal to ``metrics.Accumulator.add`` over every row, from two Spark
+    aggregations: the counters from the groups of every field they read (the receive time to the
+    minute), the HyperLogLog members from the distinct (minute, session, page view page, segments)
+    of the human rows. Only the groups are collected; ``add`` runs once per group."""
     acc = metrics.Accumulator()
-    for k, key, field, n in zip(*(table.column(i).to_pylist() for i in range(4)), strict=True):
-        if k == "c":
-            acc.counters[key][field] += n
-        else:
-            acc.hll[key].add(field)
+    by = [F.col(c) for c in _COUNTER_FIELDS if c != "received_ms"]
+    # add() reads received_ms // 60_000 only: a minute's first millisecond stands for the minute
+    received = (F.floor(F.col("received_ms") / 60_000) * 60_000).cast("bigint").alias("received_ms")
+    groups = events.groupBy(*by, received).count().toArrow()
+    for row, n in zip(groups.drop_columns(["count"]).to_pylist(), groups.column("count").to_pylist(), strict=True):
+        acc.add(row, n, members=False)
+    pv_page = F.when(F.col("event_type") == "page_view", F.col("page_path"))
+    sessions = (
+        events.where(~F.col("is_bot") & F.col("session_id").isNotNull() & (F.col("session_id") != ""))
+        .select(
+            "minute",
+            "session_id",
+            F.when(F.col("event_type") == "page_view", F.lit("page_view")).otherwise("other").alias("event_type"),
+            F.when(pv_page.isNotNull(), F.col("site_id")).alias("site_id"),
+            pv_page.alias("page_path"),
+            "segments",
+        )
+        .distinct()
+        .toArrow()
+    )
+    for row in sessions.to_pylist():
+        acc.add({**row, "is_bot": False}, members=True, counters=False)
     return acc
 
 
