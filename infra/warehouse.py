@@ -387,16 +387,23 @@ class Warehouse(PlatformComponent):
             ),
             opts=self.child(),
         )  # fmt: skip
-        stage = snowflake.StageExternalS3(
-            f"{name}-lake-stage",
-            database=events.database,
-            schema=events.name,
-            name="LAKE",
-            url=pulumi.Output.concat(location),
-            storage_integration=self.integration.name,
-            comment=comment("enriched events in the lake"),
-            opts=self.child(depends_on=[self.integration_role]),
-        )
+
+        def lake_stage(
+            key: str, schema: snowflake.Schema, stage_name: str, url: pulumi.Input[str], what: str
+        ) -> snowflake.StageExternalS3:
+            """An external stage on the lake bucket through the storage integration."""
+            return snowflake.StageExternalS3(
+                f"{name}-{key}",
+                database=schema.database,
+                schema=schema.name,
+                name=stage_name,
+                url=url,
+                storage_integration=self.integration.name,
+                comment=comment(what),
+                opts=self.child(depends_on=[self.integration_role]),
+            )
+
+        stage = lake_stage("lake-stage", events, "LAKE", location, "enriched events in the lake")
 
         # RAW tables, PII column tags, pipes, S3 notifications.
         self.tables: dict[str, snowflake.Table] = {}
@@ -451,15 +458,8 @@ class Warehouse(PlatformComponent):
             f"{name}-transformed-quality", database=self.databases["TRANSFORMED"].name, name="QUALITY",
             with_managed_access="true", comment=comment("the data-quality ledger (docs/QUALITY.md)"), opts=self.child(),
         )  # fmt: skip
-        ledger_stage = snowflake.StageExternalS3(
-            f"{name}-ledger-stage",
-            database=quality.database,
-            schema=quality.name,
-            name="LEDGER_STAGE",
-            url=ledger_location,
-            storage_integration=self.integration.name,
-            comment=comment("the quality monitor's hourly ledger files"),
-            opts=self.child(depends_on=[self.integration_role]),
+        ledger_stage = lake_stage(
+            "ledger-stage", quality, "LEDGER_STAGE", ledger_location, "the quality monitor's hourly ledger files"
         )
         self.ledger = snowflake.ExternalTable(
             f"{name}-quality-ledger",

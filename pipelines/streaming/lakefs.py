@@ -120,13 +120,7 @@ class Lake:
 
     def files(self, prefix: str = "") -> list[str]:
         """Lake-relative paths of every file under ``prefix`` (recursive, sorted)."""
-        fs, root = self._fs_root()
-        base = f"{root}/{prefix}".rstrip("/")
-        try:
-            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-        except FileNotFoundError:
-            return []
-        return sorted(i.path[len(root) + 1 :] for i in infos if i.type == pafs.FileType.File)
+        return [e.rel for e in self.entries(prefix, recursive=True) if not e.is_dir]
 
     def entries(self, prefix: str = "", recursive: bool = False) -> list[Entry]:
         """What is under ``prefix``: files and (non-recursive) folders, with modification times. One
