@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import time
@@ -60,6 +61,12 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 def start_mocks(stack: str = "dev", config: dict[str, str] | None = None) -> Recorder:
+    # Pulumi's test runtime takes the thread's current event loop; an earlier asyncio.run() in the
+    # same pytest process leaves none (it sets it to None on exit)
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.settings.ROOT.set(None)  # fresh root stack: no leaked transformations
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=False)

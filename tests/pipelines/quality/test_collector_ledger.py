@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from pipelines.contracts.samples import one_of_each
-from tests.pipelines.collector.conftest import make_config, run_collector, wire
+from tests.pipelines.collector.conftest import make_config, run_async, run_collector, wire
 
 pytestmark = pytest.mark.engines
 
@@ -154,4 +154,4 @@ def test_stopping_during_a_flush_loses_no_counts():
         await ledger.stop()
         return client.store
 
-    assert asyncio.run(main()) == {"p:cl:1|page_view|accepted": 5, "p:cl:1|dead_letter|rejected:schema_violation": 1}
+    assert run_async(main()) == {"p:cl:1|page_view|accepted": 5, "p:cl:1|dead_letter|rejected:schema_violation": 1}
