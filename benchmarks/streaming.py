@@ -168,7 +168,9 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
 VARIANTS = ("baseline", "decode_fast", "full_reference", "full_fast")
 
 
-def throughput(spark: Any, bench: Bench, tmp: Path, batch: int, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+def throughput(
+    spark: Any, bench: Bench, tmp: Path, batch: int, variants: tuple[str, ...] = VARIANTS, max_batches: int = 0
+) -> dict[str, Any]:
     """Events/s per micro-batch of each variant over the same backlog, one after the other:
     ``baseline`` (Kafka source → count), ``decode_fast`` (the fast path's decode, validate, enrich,
     dedup → count), ``full_reference`` (the per-record path: codec decode, Python rules, Python
@@ -185,7 +187,10 @@ def throughput(spark: Any, bench: Bench, tmp: Path, batch: int, variants: tuple[
     def measure(name: str, start: Any) -> None:
         c0 = process_tree_cpu_s(jvm_pid)
         q = start()
-        q.awaitTermination()
+        while not q.awaitTermination(1):
+            if max_batches and len(q.recentProgress) >= max_batches:
+                q.stop()  # enough batches measured: the rest of the backlog is not needed
+                break
         cpu[name] = process_tree_cpu_s(jvm_pid) - c0
         results[name] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
         print(f"batch {batch}: {name} {results[name]} (cpu {cpu[name]:.1f}s; load {os.getloadavg()})", flush=True)
@@ -272,11 +277,12 @@ def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, fast
     }
 
 
-def _summary(rows: list[tuple[int, float]], cpu_s: float, events: int) -> dict[str, Any]:
+def _summary(rows: list[tuple[int, float]], cpu_s: float) -> dict[str, Any]:
     steady = [r for _, r in rows[1:]] or [r for _, r in rows]
-    cpu_us = cpu_s / events * 1e6
+    cpu_us = cpu_s / max(1, sum(n for n, _ in rows)) * 1e6
     return {
         "batches": len(rows),
+        "events": sum(n for n, _ in rows),
         "first_batch_events_per_s": round(rows[0][1]) if rows else None,
         "steady_events_per_s": round(statistics.median(steady)) if steady else None,
         # CPU of the whole backlog (first batch included) per event, and the rate two dedicated
@@ -291,6 +297,7 @@ def main(
     batches: tuple[int, ...] = (25_000, 300_000),
     freshness_seconds: int = 30,
     variants: tuple[str, ...] = VARIANTS,
+    max_batches: int = 0,
 ) -> dict[str, Any]:
     cfg = engines.EngineConfig()
     states = engines.up(cfg)
@@ -306,10 +313,10 @@ def main(
         report["events"] = produced
         spark = job.build_spark(bench.stream_config(tmp))
         for batch in batches:
-            measured = throughput(spark, bench, tmp, batch, variants)
+            measured = throughput(spark, bench, tmp, batch, variants, max_batches)
             out: dict[str, Any] = {"load_average_after": os.getloadavg()}
             for name, rows in measured["rates"].items():
-                out[name] = _summary(rows, measured["cpu_s"][name], produced)
+                out[name] = _summary(rows, measured["cpu_s"][name])
             for name in measured["rates"]:
                 if "baseline" in out and out[name]["steady_events_per_s"]:
                     out[name]["vs_baseline"] = round(
@@ -347,5 +354,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--freshness-seconds", type=int, default=30)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--max-batches", type=int, default=0, help="stop each variant after this many batches (0: the whole backlog)"
+    )
     a = parser.parse_args()
-    main(a.events, tuple(a.batch or (25_000, 300_000)), a.freshness_seconds, tuple(a.variants.split(",")))
+    main(
+        a.events, tuple(a.batch or (25_000, 300_000)), a.freshness_seconds, tuple(a.variants.split(",")), a.max_batches
+    )

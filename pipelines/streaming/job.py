@@ -60,6 +60,9 @@ def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "20000")
         .config("spark.sql.streaming.stateStore.stateSchemaCheck", "true")
+        # a micro-batch is cached for the few jobs of its writer, then dropped: compressing it costs
+        # CPU per row and saves memory that is not short
+        .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
     )
     if cfg.rocksdb_state_store:
         builder = builder.config(

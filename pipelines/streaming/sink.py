@@ -79,6 +79,85 @@ def _set_path(root: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+_SPARK_TYPES = {"string": "string", "int": "bigint", "long": "bigint", "float": "double", "double": "double",
+                "boolean": "boolean"}  # fmt: skip
+
+
+def _spark_type(node: Any) -> str | None:
+    """The Spark type whose JSON reading gives what json.loads gives for this Avro type (None: no such type)."""
+    if isinstance(node, list):
+        inner = [t for t in node if t != "null"]
+        return _spark_type(inner[0]) if len(inner) == 1 else None
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "record":
+            fields = [(f["name"], _spark_type(f["type"])) for f in node["fields"]]
+            if any(t is None for _, t in fields):
+                return None
+            return "struct<" + ", ".join(f"`{n}`: {t}" for n, t in fields) + ">"
+        if kind == "enum":
+            return "string"
+        if kind == "array":
+            inner_type = _spark_type(node["items"])
+            return f"array<{inner_type}>" if inner_type else None
+        return _spark_type(kind) if isinstance(kind, str) and kind not in ("map", "fixed") else None
+    return _SPARK_TYPES.get(node) if isinstance(node, str) else None
+
+
+def _path_type(path: str) -> str | None:
+    """The one Spark type of ``path`` in every event type's current schema that has it."""
+    from pipelines.contracts.schemas import load_contracts
+
+    found: set[str | None] = set()
+    for contract in load_contracts().values():
+        node: Any = dict(contract.definition)
+        for name in path.split("."):
+            if isinstance(node, list):
+                inner = [t for t in node if t != "null"]
+                node = inner[0] if len(inner) == 1 else None
+            if not (isinstance(node, dict) and node.get("type") == "record"):
+                node = None
+                break
+            node = next((f["type"] for f in node["fields"] if f["name"] == name), None)
+            if node is None:
+                break
+        if node is not None:
+            found.add(_spark_type(node))
+    return found.pop() if len(found) == 1 and None not in found else None
+
+
+def _typed_paths(paths: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Paths read with a typed JSON schema (path → Spark type) and the others (read as JSON text)."""
+    typed: dict[str, str] = {}
+    untyped: list[str] = []
+    for path in paths:
+        kind = _path_type(path)
+        if kind is None:
+            untyped.append(path)
+        else:
+            typed[path] = kind
+    return typed, untyped
+
+
+def _struct_ddl(typed: dict[str, str]) -> str:
+    tree: dict[str, Any] = {}
+    for path, kind in sorted(typed.items(), key=lambda item: item[0].count(".")):
+        node = tree
+        names = path.split(".")
+        for name in names[:-1]:
+            nxt = node.setdefault(name, {})
+            if not isinstance(nxt, dict):
+                break  # an ancestor is read whole: it holds this path
+            node = nxt
+        else:
+            node.setdefault(names[-1], kind)
+
+    def render(node: dict[str, Any]) -> str:
+        return "struct<" + ", ".join(f"`{k}`: {v if isinstance(v, str) else render(v)}" for k, v in node.items()) + ">"
+
+    return render(tree)
+
+
 def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> tuple[DataFrame, list[DataFrame]]:
     """``segments``: what ``Segmenter.segments_for_row`` gives each row, evaluated per distinct facts;
     and the DataFrames cached on the way (the caller unpersists them when done with the result)."""
@@ -95,7 +174,10 @@ def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> tup
     uses_profile = any(f.startswith("profile.") for f in fields) and bool(segmenter.profiles)
     facts: dict[str, Column] = {"event_type": F.col("event_type")}
     facts |= {f"x_{name}": F.col(name) for name in _ENRICH}
-    for i, path in enumerate(event_paths):
+    typed, untyped = _typed_paths(event_paths)
+    if typed:  # one pass of the JSON parser, only the named fields kept, typed as in the schema
+        facts["ev"] = F.from_json(F.col("payload"), _struct_ddl(typed))
+    for i, path in enumerate(untyped):
         json_path = "$." + ".".join(f"['{p}']" if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) else p
                                     for p in path.split("."))  # fmt: skip
         as_json = F.to_json(F.expr(f"variant_get(try_parse_json(payload), '{json_path}', 'variant')"))
@@ -113,8 +195,8 @@ def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> tup
     for row in distinct:
         event: dict[str, Any] | None = None
         if segmenter.rules.uses_event_payload:
-            event = {}
-            for i, path in enumerate(event_paths):
+            event = dict(row["_f_ev"] or {}) if typed else {}
+            for i, path in enumerate(untyped):
                 text = row[f"_f_n{i}"] if row[f"_f_n{i}"] is not None else row[f"_f_e{i}"]
                 if text is not None:
                     _set_path(event, path.split("."), json.loads(text))
