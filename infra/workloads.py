@@ -407,7 +407,11 @@ class Workloads(PlatformComponent):
             key_volume = [
                 k8s.core.v1.VolumeArgs(
                     name="snowflake-key",
-                    secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name="dashboard-snowflake", default_mode=0o400),
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name="dashboard-snowflake",
+                        items=[k8s.core.v1.KeyToPathArgs(key="key.p8", path="key.p8")],
+                        default_mode=0o400,
+                    ),
                 )
             ]
             key_mount = [

@@ -204,6 +204,29 @@ def check_k8s_secrets(res: Resource) -> list[str]:
     return out
 
 
+def check_k8s_secret_scope(res: Resource) -> list[str]:
+    """Least privilege: a pod names the secret keys it needs (valueFrom.secretKeyRef, a volume with
+    items); ``envFrom`` of a whole Secret hands every key to every container of the pod."""
+    out = []
+    for pod in _pod_specs(res):
+        for c in list(pod.get("containers") or []) + list(pod.get("initContainers") or []):
+            for source in c.get("envFrom") or []:
+                ref = source.get("secretRef") if isinstance(source, Mapping) else None
+                if isinstance(ref, Mapping):
+                    out.append(
+                        f"{res.label}: container '{c.get('name')}' takes every key of Secret '{ref.get('name')}' "
+                        "through envFrom; reference the keys it uses with valueFrom.secretKeyRef"
+                    )
+        for volume in pod.get("volumes") or []:
+            secret = volume.get("secret") if isinstance(volume, Mapping) else None
+            if isinstance(secret, Mapping) and not secret.get("items"):
+                out.append(
+                    f"{res.label}: volume '{volume.get('name')}' mounts every key of Secret "
+                    f"'{secret.get('secretName')}'; list the keys it needs in items"
+                )
+    return out
+
+
 # ---------------------------------------------------------------- cost guardrails
 
 
@@ -276,6 +299,13 @@ RULES = [
         "mandatory",
         check_k8s_secrets,
         (*WORKLOADS, "kubernetes:core/v1:Secret"),
+    ),
+    Rule(
+        "k8s-secrets-by-key",
+        "Kubernetes: secrets reach pods key by key, never a whole Secret.",
+        "mandatory",
+        check_k8s_secret_scope,
+        WORKLOADS,
     ),
     Rule("allowed-sizes-dev", "Cost: allowed instance/node/warehouse sizes in dev.", "mandatory", _check_sizes("dev")),
     Rule(

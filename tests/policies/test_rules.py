@@ -241,6 +241,28 @@ def test_kubernetes_workloads_need_requests_limits_and_no_literal_secrets():
     assert len(platform.check_k8s_secrets(res(secret, {"stringData": {"salt": "plain"}}))) == 1
 
 
+def test_a_whole_secret_in_envfrom_or_a_volume_without_items_is_refused():
+    def pod(container: dict, volumes: list | None = None) -> dict:
+        return {"spec": {"template": {"spec": {"containers": [{"name": "c", **container}], "volumes": volumes or []}}}}
+
+    dep = "kubernetes:apps/v1:Deployment"
+    by_key = pod(
+        {
+            "envFrom": [{"configMapRef": {"name": "settings"}}],
+            "env": [{"name": "SALT", "valueFrom": {"secretKeyRef": {"name": "s", "key": "salt"}}}],
+        },
+        [{"name": "key", "secret": {"secretName": "s", "items": [{"key": "k", "path": "key.p8"}]}}],
+    )
+    assert platform.check_k8s_secret_scope(res(dep, by_key)) == []
+    bulk = pod({"envFrom": [{"secretRef": {"name": "s"}}]}, [{"name": "all", "secret": {"secretName": "s"}}])
+    assert platform.check_k8s_secret_scope(res(dep, bulk, name="d")) == [
+        "kubernetes:apps/v1:Deployment 'd': container 'c' takes every key of Secret 's' through envFrom; "
+        "reference the keys it uses with valueFrom.secretKeyRef",
+        "kubernetes:apps/v1:Deployment 'd': volume 'all' mounts every key of Secret 's'; list the keys it needs in items",
+    ]
+    assert {r.name: r.level for r in pack.RULES}["k8s-secrets-by-key"] == "mandatory"
+
+
 def test_sizes_are_mandatory_in_dev_and_advisory_in_prod():
     rules = {r.name: r for r in pack.RULES}
     ng = "aws:eks/nodeGroup:NodeGroup"
