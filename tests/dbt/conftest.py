@@ -87,3 +87,26 @@ def late_warehouses(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFacto
     full = Warehouse(lake=inc.lake, db=work / "full.duckdb", work=work / "full")
     run_dbt(["build", "--full-refresh"], full.env(), full.work)
     return inc, full
+
+
+@pytest.fixture(scope="session")
+def next_day_warehouses(
+    late_warehouses: tuple[Warehouse, Warehouse], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Warehouse, Warehouse]:
+    """(incremental, full refresh) one day on: the late rows' incremental warehouse, then the next
+    day's rows and the late rows of that day run incrementally one after the other (the second run
+    reprocesses from 05:50 on day 2, so sessions, click chains and marts recompute only part of
+    the lake), and the same lake built from scratch."""
+    late, _ = late_warehouses
+    work = tmp_path_factory.mktemp("dbt-next-day")
+    inc = Warehouse(lake=work / "lake", db=work / "incremental.duckdb", work=work / "inc")
+    shutil.copytree(late.lake, inc.lake)
+    shutil.copy(late.db, inc.db)
+    next_day = scenario.next_day_rows()
+    write_lake(next_day, inc.lake, batch_id=3)
+    run_dbt(["build"], inc.env(), inc.work)
+    write_lake(scenario.late_next_day_rows(next_day), inc.lake, batch_id=4)
+    run_dbt(["build"], inc.env(), inc.work)
+    full = Warehouse(lake=inc.lake, db=work / "full.duckdb", work=work / "full")
+    run_dbt(["run", "--full-refresh"], full.env(), full.work)
+    return inc, full

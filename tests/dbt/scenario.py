@@ -189,3 +189,82 @@ def late_rows() -> list[dict[str, Any]]:
             ("page_view", browser_event("page_view", "b-pv-late", t=at(2, 20), **b)),
         ]
     )
+
+
+def duplicated(rows_: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same events delivered again (another Kafka offset, received 5 s later)."""
+    return [{**r, "kafka_offset": next(_counter), "received_ms": r["received_ms"] + 5_000} for r in rows_]
+
+
+A3 = {"visitor": "A", "session": "SA3", "campaign": "email", "page_view": "pvA3"}
+F = {"visitor": "F", "session": "SF", "campaign": "google", "page_view": "pvF"}
+
+
+def next_day_rows() -> list[dict[str, Any]]:
+    """Day 2026-11-21, after the late rows (every event type, so every staging window moves on):
+    * visitor A returns at 06:00 (newsletter): page view, a brand filter, a click on position 1
+      (bestbuy; its impression is not delivered) converting at 09:30 (sale 500, commission 20);
+    * visitor F 07:00 (google / cpc): page view, impression at position 2, a sort, a click on it
+      (amazon) at 07:03 and a click on position 1 (walmart; impression not delivered) at 07:20,
+      page views at 07:55 (35 minutes later: a second session) and 10:00 (a third)."""
+    return rows(
+        [
+            ("page_view", browser_event("page_view", "a3-pv", t=at(6, day=21), **A3)),
+            (
+                "chart_interaction",
+                browser_event(
+                    "chart_interaction", "a3-filter", t=at(6, 1, day=21), action="filter", field="brand", **A3
+                ),
+            ),
+            ("affiliate_click", click("a3", product="p-006", position=1, merchant="bestbuy", t=at(6, 2, day=21), **A3)),
+            ("page_view", browser_event("page_view", "f-pv", t=at(7, day=21), **F)),
+            ("product_impression", impression("f-1", product="p-007", position=2, t=at(7, 0, 5, day=21), **F)),
+            (
+                "chart_interaction",
+                browser_event("chart_interaction", "f-sort", t=at(7, 1, day=21), action="sort", field="price", **F),
+            ),
+            ("affiliate_click", click("f-1", product="p-007", position=2, merchant="amazon", t=at(7, 3, day=21), **F)),
+            (
+                "affiliate_click",
+                click("f-2", product="p-008", position=1, merchant="walmart", t=at(7, 20, day=21), **F),
+            ),
+            ("page_view", browser_event("page_view", "f-pv2", t=at(7, 55, day=21), **{**F, "page_view": "pvF2"})),
+            ("page_view", browser_event("page_view", "f-pv3", t=at(10, day=21), **{**F, "page_view": "pvF3"})),
+            (
+                "conversion",
+                conversion(
+                    "conv-a3", click="click-a3", t=at(9, 30, day=21), sale=500.0, commission=20.0, merchant="bestbuy"
+                ),
+            ),
+        ]
+    )
+
+
+def late_next_day_rows(next_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Arrive after the next day's run, all within the 6 h lookback:
+    * a late click of A at 05:50 (position 3, amazon), before A's 06:00 page view: A's day-2 session
+      now starts with it (a new session key; the old key disappears);
+    * a late page view of F at 07:40 joins F's 07:00 and 07:55 sessions into one;
+    * the late impression of F's 07:20 click (position 1), and a late impression of visitor E's
+      day-1 click (its device clock is a day ahead: event time 2026-11-21 06:30);
+    * a late conversion of A's day-1 click on position 1 (amazon) at 08:00 (sale 300, commission 12);
+    * duplicates: A's conversion and F's 07:03 click delivered again."""
+    e = {"visitor": "E", "session": "SE", "campaign": "email", "page_view": "pvE"}
+    dups = [r for r in next_day if r["event_id"] in {uid("conv-a3"), uid("affiliate_click:f-1")}]
+    return rows(
+        [
+            (
+                "affiliate_click",
+                click("a-early", product="p-009", position=3, merchant="amazon", t=at(5, 50, day=21), **A3),
+            ),
+            ("page_view", browser_event("page_view", "f-pv-late", t=at(7, 40, day=21), **{**F, "page_view": "pvFL"})),
+            ("product_impression", impression("f-2", product="p-008", position=1, t=at(7, 19, 50, day=21), **F)),
+            ("product_impression", impression("e-1", product="p-005", position=3, t=at(6, 30, day=21), **e)),
+            (
+                "conversion",
+                conversion(
+                    "conv-a1", click="click-a1-1", t=at(8, day=21), sale=300.0, commission=12.0, merchant="amazon"
+                ),
+            ),
+        ]
+    ) + duplicated(dups)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,26 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, deadline
     pytest.fail(f"fakesnow did not listen on 127.0.0.1:{port} within {deadline_s}s: {log.read_text()[-2000:]}")
 
 
+@dataclass(frozen=True)
+class Fakesnow:
+    cur: Any
+    env: dict[str, str]
+    work: Path
+
+
+def load_raw(cur: Any, rows: list[dict[str, Any]]) -> None:
+    """What the pipe's COPY puts in RECORD: the lake Parquet row ($1), the record as JSON text inside."""
+    for row in rows:
+        cur.execute(
+            f"insert into RAW.EVENTS.{row['event_type'].upper()} "
+            '("EVENT_ID", "RECORD", "_FILE_NAME", "_LOADED_AT") '
+            "select %s, parse_json(%s), %s, current_timestamp()",
+            (row["event_id"], json.dumps(row), f"event_type={row['event_type']}/x.parquet"),
+        )
+
+
 @pytest.fixture(scope="session")
-def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakesnow]:
     import snowflake.connector
 
     work = tmp_path_factory.mktemp("dbt-fakesnow")
@@ -69,19 +88,12 @@ def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
                 continue
             columns = ", ".join(f'"{c.name}" {c.snowflake_type}' for c in raw_columns(contract))
             cur.execute(f"create or replace table RAW.EVENTS.{contract.event_type.upper()} ({columns})")
-        # What the pipe's COPY puts in RECORD: the lake Parquet row ($1), the record as JSON text inside.
-        for row in scenario.base_rows():
-            cur.execute(
-                f"insert into RAW.EVENTS.{row['event_type'].upper()} "
-                '("EVENT_ID", "RECORD", "_FILE_NAME", "_LOADED_AT") '
-                "select %s, parse_json(%s), %s, current_timestamp()",
-                (row["event_id"], json.dumps(row), f"event_type={row['event_type']}/x.parquet"),
-            )
+        load_raw(cur, scenario.base_rows())
         env = {**os.environ, "AA_FAKESNOW_PORT": str(port)}
         # Unit tests (dialect-free attribution math) run on DuckDB: on fakesnow their fixture lookup
         # (`describe table`) intermittently sees no columns of an existing relation.
         run_dbt(["build", "--target", "fakesnow", "--exclude", "test_type:unit"], env, work, timeout=240)
-        yield cur
+        yield Fakesnow(cur, env, work)
         con.close()
     finally:
         proc.terminate()
@@ -92,8 +104,8 @@ def fakesnow_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         log.close()
 
 
-def test_dbt_build_passes_in_the_snowflake_dialect_with_the_same_numbers(fakesnow_warehouse: Any):
-    cur = fakesnow_warehouse
+def test_dbt_build_passes_in_the_snowflake_dialect_with_the_same_numbers(fakesnow_warehouse: Fakesnow):
+    cur = fakesnow_warehouse.cur
     assert cur.execute("select count(*) from TRANSFORMED.STAGING.STG_EVENTS__PAGE_VIEWS").fetchall() == [(6,)]
     rows = cur.execute(
         "select utm_source, sessions, page_views, affiliate_clicks, conversions, commission "
@@ -112,3 +124,45 @@ def test_dbt_build_passes_in_the_snowflake_dialect_with_the_same_numbers(fakesno
         (1, "paid_search", 0.5, 0.5),
         (2, "email", 0.5, 0.5),
     ]
+
+
+def test_incremental_runs_in_the_snowflake_dialect_with_the_same_numbers(fakesnow_warehouse: Fakesnow):
+    """The incremental path (reprocess point, anchors read from the table itself, the `replace`
+    strategy, reprocessed days) in the Snowflake dialect: the late rows, the next day and its late
+    rows (tests/dbt/test_incremental.py) land as on DuckDB. Runs after the full-build test."""
+    wh = fakesnow_warehouse
+    next_day = scenario.next_day_rows()
+    for batch in (scenario.late_rows(), next_day, scenario.late_next_day_rows(next_day)):
+        load_raw(wh.cur, batch)
+        run_dbt(["run", "--target", "fakesnow"], wh.env, wh.work, timeout=240)
+    cur = wh.cur
+    sessions = cur.execute(
+        "select session_number, session_start::varchar, page_views, affiliate_clicks "
+        f"from TRANSFORMED.INTERMEDIATE.INT_SESSIONS where visitor_id = '{scenario.uid('F')}' order by session_start"
+    ).fetchall()
+    assert [(int(n), str(t)[:19], int(p), int(c)) for n, t, p, c in sessions] == [
+        (1, "2026-11-21 07:00:00", 3, 2),
+        (2, "2026-11-21 10:00:00", 1, 0),
+    ]
+    sessions_a = cur.execute(
+        "select session_number, session_start::varchar from TRANSFORMED.INTERMEDIATE.INT_SESSIONS "
+        f"where visitor_id = '{scenario.uid('A')}' order by session_start"
+    ).fetchall()
+    assert [(int(n), str(t)[:19]) for n, t in sessions_a] == [
+        (1, "2026-11-20 01:00:00"),
+        (2, "2026-11-20 03:00:00"),
+        (3, "2026-11-21 05:50:00"),
+    ]
+    link = cur.execute(
+        "select impressions, clicks, conversions, commission from REPORTING.PRODUCT.LINK_PERFORMANCE "
+        "where activity_date = '2026-11-20' and position = 1"
+    ).fetchall()
+    assert [tuple(float(v) for v in r) for r in link] == [(2.0, 2.0, 2.0, 16.0)]
+    chains = cur.execute(
+        "select conversions, commission, impression_position from TRANSFORMED.INTERMEDIATE.INT_CLICK_CHAINS "
+        f"where click_id in ('{scenario.uid('click-e-1')}', '{scenario.uid('click-f-2')}') order by click_time"
+    ).fetchall()
+    assert [tuple(float(v) for v in r) for r in chains] == [(1.0, 8.0, 3.0), (0.0, 0.0, 1.0)]
+    assert cur.execute(
+        "select count(*), count(distinct event_id) from TRANSFORMED.STAGING.STG_EVENTS__CONVERSIONS"
+    ).fetchall() == [(6, 6)]

@@ -1,28 +1,28 @@
 -- One row per server-side session: acquisition (first event's channel and UTM), device, geo,
 -- engagement counts and the segments any of its events carried.
--- Incremental like int_sessionized_events: the sessions of actors seen in the latest window are
--- recomputed and replace that actor's rows.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='actor_id') }}
+-- Incremental: the sessions with an event at or after S = reprocess_since() (the only ones a run can
+-- change) are recomputed from all their events (from the earliest such session's start on) and
+-- replace the old rows of those keys and every old session that ended at or after S (strategy
+-- `replace`: a session merged into another by a late event loses its key).
+{{ config(materialized='incremental', incremental_strategy='replace', unique_key='session_key', replace_from='session_end') }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set since = reprocess_since() %}
+{%- set first_start = none %}
+{%- if since is not none %}
+    {%- set found = run_query("select min(session_start) from " ~ ref('int_sessionized_events') ~ " where " ~ since_filter(since, 'event_time')).columns[0].values()[0] %}
+    {%- set first_start = since if found is none else timestamp_literal(found) %}
+{%- endif %}
 
 with
 
-all_events as (select * from {{ ref('int_sessionized_events') }}),
-
-{% if dates is not none -%}
-affected as (
-
-    select distinct actor_id from all_events where {{ date_window_filter(dates, 'event_date') }}
-
-),
-{%- endif %}
-
 events as (
 
-    select all_events.* from all_events
-    {%- if dates is not none %}
-    inner join affected on all_events.actor_id = affected.actor_id
+    select * from {{ ref('int_sessionized_events') }}
+    where {{ since_filter(first_start, 'event_time') }}
+    {%- if since is not none %}
+        and session_key in (
+            select session_key from {{ ref('int_sessionized_events') }} where {{ since_filter(since, 'event_time') }}
+        )
     {%- endif %}
 
 ),

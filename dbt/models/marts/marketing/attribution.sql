@@ -1,6 +1,6 @@
 {{ config(unique_key='conversion_date', cluster_by=cluster_keys(['conversion_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Attribution of every (non-reversed, non-bot) conversion to the touchpoints on its path.
 with

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Campaign (utm source / medium / campaign of the session) × day. Sessions count on their start
 -- day, clicks on the click day, conversions on the conversion day (last click's session campaign).

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Day × page × chart × action × field: how often each chart interaction happened and how often an
 -- affiliate click followed it in the same page view (which filters/sorts precede clicks).
@@ -13,7 +13,13 @@ interactions as (
 
 ),
 
-clicks as (select page_view_id, event_time from {{ ref('stg_events__affiliate_clicks') }} where not is_bot),
+-- only clicks after an interaction count, so clicks before the first reprocessed day never do
+clicks as (
+
+    select page_view_id, event_time from {{ ref('stg_events__affiliate_clicks') }}
+    where not is_bot and {{ dates_from_filter(dates, 'event_date') }}
+
+),
 
 followed as (
 

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Day × page × placement × position: impressions → clicks → conversions (bots excluded).
 -- Impressions have no placement; they count under the comparison chart placement of their position.

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Day × merchant: clicks on the click day, conversions and money on the conversion day (bots excluded).
 with

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 
 -- Day × segment: sessions and visitors in the segment (membership from the stream's rules engine),
 -- their affiliate clicks, and conversions of those clicks (bots excluded).
@@ -8,7 +8,8 @@ with
 
 sessions as (select * from {{ ref('int_sessions') }} where not is_bot),
 members as (select * from {{ ref('int_session_segments') }}),
-clicks as (select * from {{ ref('int_click_chains') }} where not is_bot),
+-- a session's clicks are on or after its start day
+clicks as (select * from {{ ref('int_click_chains') }} where not is_bot and {{ dates_from_filter(dates, 'click_date') }}),
 
 final as (
 

@@ -1,6 +1,6 @@
 {{ config(unique_key='activity_date', cluster_by=cluster_keys(['activity_date', 'dimension'])) }}
 
-{%- set dates = reprocess_dates(event_staging_models()) %}
+{%- set dates = reprocess_dates() %}
 {%- set dimensions = {
     'page': 'page_path', 'campaign': 'utm_campaign', 'channel': 'channel', 'device': 'device_type',
     'country': 'geo_country', 'merchant': 'merchant', 'position': 'position',
@@ -13,7 +13,12 @@
 with
 
 sessions as (select * from {{ ref('int_sessions') }} where not is_bot),
-sessionized as (select event_id, session_key from {{ ref('int_sessionized_events') }}),
+sessionized as (
+
+    select event_id, session_key from {{ ref('int_sessionized_events') }}
+    where {{ date_window_filter(dates, 'event_date') }}
+
+),
 clicks as (select * from {{ ref('int_click_chains') }} where not is_bot),
 segments as (select * from {{ ref('int_session_segments') }}),
 
