@@ -92,24 +92,44 @@ inserts), the record is RECORD itself and channel falls back to the same rules i
     end
 {%- endmacro %}
 
-{#- Context columns every browser event carries, typed from the record. -#}
-{% macro context_columns(payload='payload') -%}
-    {{ json_str(payload, 'context.page_url') }} as page_url,
-    {{ json_str(payload, 'context.page_title') }} as page_title,
-    {{ json_str(payload, 'context.referrer') }} as referrer,
-    {{ json_str(payload, 'context.utm.source') }} as utm_source,
-    {{ json_str(payload, 'context.utm.medium') }} as utm_medium,
-    {{ json_str(payload, 'context.utm.campaign') }} as utm_campaign,
-    {{ json_str(payload, 'context.utm.term') }} as utm_term,
-    {{ json_str(payload, 'context.utm.content') }} as utm_content,
-    cast({{ json_int(payload, 'context.session_index') }} as integer) as session_index,
-    {{ json_str(payload, 'context.device_class') }} as device_class,
-    {{ json_str(payload, 'context.language') }} as language,
-    {{ json_str(payload, 'context.consent_state') }} as consent_state,
-    {{ json_str(payload, 'context.geo_country') }} as geo_country,
-    {{ json_str(payload, 'context.geo_region') }} as geo_region,
-    {{ json_str(payload, 'context.geo_city') }} as geo_city,
-    {{ json_str(payload, 'context.ip_hash') }} as ip_hash
+{#- Context columns every browser event carries: (column, path in the record, type) for payload_columns. -#}
+{% macro context_fields() -%}
+    {{ return([
+        ('page_url', 'context.page_url', 'str'), ('page_title', 'context.page_title', 'str'),
+        ('referrer', 'context.referrer', 'str'), ('utm_source', 'context.utm.source', 'str'),
+        ('utm_medium', 'context.utm.medium', 'str'), ('utm_campaign', 'context.utm.campaign', 'str'),
+        ('utm_term', 'context.utm.term', 'str'), ('utm_content', 'context.utm.content', 'str'),
+        ('session_index', 'context.session_index', 'integer'), ('device_class', 'context.device_class', 'str'),
+        ('language', 'context.language', 'str'), ('consent_state', 'context.consent_state', 'str'),
+        ('geo_country', 'context.geo_country', 'str'), ('geo_region', 'context.geo_region', 'str'),
+        ('geo_city', 'context.geo_city', 'str'), ('ip_hash', 'context.ip_hash', 'str'),
+    ]) }}
+{%- endmacro %}
+
+{#-
+Typed columns from the record: `fields` is a list of (column, path, type), type one of str,
+integer, bigint, double. `parse_payload(fields)` goes in the select list of the CTE before (it
+adds `_payload_values` on DuckDB: the record is parsed once per row and every path extracted from
+that one parse, instead of one JSON parse per column — staging's main cost), and
+`payload_columns(fields)` in the select list that names the columns. Snowflake reads VARIANT
+paths natively (nothing to parse).
+-#}
+{% macro parse_payload(fields, payload='payload') -%}{{ adapter.dispatch('parse_payload')(fields, payload) }}{%- endmacro %}
+{% macro default__parse_payload(fields, payload) -%}{%- endmacro %}
+{% macro duckdb__parse_payload(fields, payload) -%}
+    , json_extract_string({{ payload }}, [{% for f in fields %}'$.{{ f[1] }}'{{ ', ' if not loop.last }}{% endfor %}]) as _payload_values
+{%- endmacro %}
+
+{% macro payload_columns(fields, payload='payload') -%}{{ adapter.dispatch('payload_columns')(fields, payload) }}{%- endmacro %}
+{% macro default__payload_columns(fields, payload) -%}
+    {%- for column, path, type in fields %}
+        {% if type == 'str' %}{{ json_str(payload, path) }}{% else %}cast({{ json_str(payload, path) }} as {{ type }}){% endif %} as {{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+{% macro duckdb__payload_columns(fields, payload) -%}
+    {%- for column, path, type in fields %}
+        {% if type == 'str' %}_payload_values[{{ loop.index }}]{% else %}cast(_payload_values[{{ loop.index }}] as {{ type }}){% endif %} as {{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- Columns of the source every staging model keeps. -#}

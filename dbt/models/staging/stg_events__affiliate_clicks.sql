@@ -1,5 +1,18 @@
 {{ config(cluster_by=cluster_keys(['event_date'])) }}
 
+{%- set fields = context_fields() + [
+    ('page_view_id', 'page_view_id', 'str'),
+    ('click_id', 'click_id', 'str'),
+    ('link_id', 'link_id', 'str'),
+    ('product_id', 'product_id', 'str'),
+    ('merchant', 'merchant', 'str'),
+    ('position', 'position', 'integer'),
+    ('placement', 'placement', 'str'),
+    ('chart_id', 'chart_id', 'str'),
+    ('impression_id', 'impression_id', 'str'),
+    ('destination_domain', 'destination_domain', 'str'),
+] %}
+
 with
 
 source as (
@@ -8,24 +21,20 @@ source as (
 
 ),
 
+parsed as (
+
+    select *{{ parse_payload(fields) }} from source
+
+),
+
 renamed as (
 
     select
         {{ event_columns() }},
-        {{ context_columns() }},
-        {{ json_str('payload', 'page_view_id') }} as page_view_id,
-        {{ json_str('payload', 'click_id') }} as click_id,
-        {{ json_str('payload', 'link_id') }} as link_id,
-        {{ json_str('payload', 'product_id') }} as product_id,
-        {{ json_str('payload', 'merchant') }} as merchant,
-        cast({{ json_int('payload', 'position') }} as integer) as position,
-        {{ json_str('payload', 'placement') }} as placement,
-        {{ json_str('payload', 'chart_id') }} as chart_id,
-        {{ json_str('payload', 'impression_id') }} as impression_id,
-        {{ json_str('payload', 'destination_domain') }} as destination_domain,
+        {{ payload_columns(fields) }},
         source_order,
         {{ loaded_at() }} as _loaded_at
-    from source
+    from parsed
 
 ),
 

@@ -1,5 +1,14 @@
 {{ config(cluster_by=cluster_keys(['event_date'])) }}
 
+{%- set fields = context_fields() + [
+    ('page_view_id', 'page_view_id', 'str'),
+    ('chart_id', 'chart_id', 'str'),
+    ('action', 'action', 'str'),
+    ('field', 'field', 'str'),
+    ('value', 'value', 'str'),
+    ('result_count', 'result_count', 'integer'),
+] %}
+
 with
 
 source as (
@@ -8,20 +17,20 @@ source as (
 
 ),
 
+parsed as (
+
+    select *{{ parse_payload(fields) }} from source
+
+),
+
 renamed as (
 
     select
         {{ event_columns() }},
-        {{ context_columns() }},
-        {{ json_str('payload', 'page_view_id') }} as page_view_id,
-        {{ json_str('payload', 'chart_id') }} as chart_id,
-        {{ json_str('payload', 'action') }} as action,
-        {{ json_str('payload', 'field') }} as field,
-        {{ json_str('payload', 'value') }} as value,
-        cast({{ json_int('payload', 'result_count') }} as integer) as result_count,
+        {{ payload_columns(fields) }},
         source_order,
         {{ loaded_at() }} as _loaded_at
-    from source
+    from parsed
 
 ),
 

@@ -1,5 +1,17 @@
 {{ config(cluster_by=cluster_keys(['event_date'])) }}
 
+{%- set fields = [
+    ('network', 'network', 'str'),
+    ('network_conversion_id', 'network_conversion_id', 'str'),
+    ('click_id', 'click_id', 'str'),
+    ('merchant', 'merchant', 'str'),
+    ('status', 'status', 'str'),
+    ('sale_amount', 'sale_amount', 'double'),
+    ('commission_amount', 'commission_amount', 'double'),
+    ('currency', 'currency', 'str'),
+    ('order_ref', 'order_ref', 'str'),
+] %}
+
 with
 
 source as (
@@ -8,22 +20,20 @@ source as (
 
 ),
 
+parsed as (
+
+    select *{{ parse_payload(fields) }} from source
+
+),
+
 renamed as (
 
     select
         {{ event_columns() }},
-        {{ json_str('payload', 'network') }} as network,
-        {{ json_str('payload', 'network_conversion_id') }} as network_conversion_id,
-        {{ json_str('payload', 'click_id') }} as click_id,
-        {{ json_str('payload', 'merchant') }} as merchant,
-        {{ json_str('payload', 'status') }} as status,
-        {{ json_float('payload', 'sale_amount') }} as sale_amount,
-        {{ json_float('payload', 'commission_amount') }} as commission_amount,
-        {{ json_str('payload', 'currency') }} as currency,
-        {{ json_str('payload', 'order_ref') }} as order_ref,
+        {{ payload_columns(fields) }},
         source_order,
         {{ loaded_at() }} as _loaded_at
-    from source
+    from parsed
 
 ),
 

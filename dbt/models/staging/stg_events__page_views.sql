@@ -1,5 +1,10 @@
 {{ config(cluster_by=cluster_keys(['event_date'])) }}
 
+{%- set fields = context_fields() + [
+    ('page_view_id', 'page_view_id', 'str'),
+    ('navigation_type', 'navigation_type', 'str'),
+] %}
+
 with
 
 source as (
@@ -8,16 +13,20 @@ source as (
 
 ),
 
+parsed as (
+
+    select *{{ parse_payload(fields) }} from source
+
+),
+
 renamed as (
 
     select
         {{ event_columns() }},
-        {{ context_columns() }},
-        {{ json_str('payload', 'page_view_id') }} as page_view_id,
-        {{ json_str('payload', 'navigation_type') }} as navigation_type,
+        {{ payload_columns(fields) }},
         source_order,
         {{ loaded_at() }} as _loaded_at
-    from source
+    from parsed
 
 ),
 

@@ -1,5 +1,15 @@
 {{ config(cluster_by=cluster_keys(['event_date'])) }}
 
+{%- set fields = context_fields() + [
+    ('page_view_id', 'page_view_id', 'str'),
+    ('impression_id', 'impression_id', 'str'),
+    ('chart_id', 'chart_id', 'str'),
+    ('product_id', 'product_id', 'str'),
+    ('position', 'position', 'integer'),
+    ('sort_field', 'chart_state.sort_field', 'str'),
+    ('sort_direction', 'chart_state.sort_direction', 'str'),
+] %}
+
 with
 
 source as (
@@ -8,21 +18,20 @@ source as (
 
 ),
 
+parsed as (
+
+    select *{{ parse_payload(fields) }} from source
+
+),
+
 renamed as (
 
     select
         {{ event_columns() }},
-        {{ context_columns() }},
-        {{ json_str('payload', 'page_view_id') }} as page_view_id,
-        {{ json_str('payload', 'impression_id') }} as impression_id,
-        {{ json_str('payload', 'chart_id') }} as chart_id,
-        {{ json_str('payload', 'product_id') }} as product_id,
-        cast({{ json_int('payload', 'position') }} as integer) as position,
-        {{ json_str('payload', 'chart_state.sort_field') }} as sort_field,
-        {{ json_str('payload', 'chart_state.sort_direction') }} as sort_direction,
+        {{ payload_columns(fields) }},
         source_order,
         {{ loaded_at() }} as _loaded_at
-    from source
+    from parsed
 
 ),
 
