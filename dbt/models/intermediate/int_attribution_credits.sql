@@ -50,7 +50,7 @@ credits as (
             when touch_index = 1 or touch_index = touch_count then 0.4
             else 0.2 / (touch_count - 2)
         end as position_based_credit,
-        decay_weight / sum(decay_weight) over (partition by conversion_id) as time_decay_credit
+        decay_weight / sum(decay_weight) over (partition by conversion_date, conversion_id) as time_decay_credit
     from weighted
 
 ),

@@ -1,5 +1,9 @@
 -- Paths to conversion: for each non-reversed conversion joined to its (non-bot) click, the visitor's
 -- touchpoints from `attribution_lookback_days` before the click up to the click's own session.
+-- A view: the attribution mart reads the conversion days it rebuilds, and the windows partition by
+-- conversion_date first (conversion_id determines it), so that filter reaches the conversions
+-- instead of every path of the lake being computed each run.
+{{ config(materialized='view') }}
 with
 
 conversions as (select * from {{ ref('stg_events__conversions') }}),
@@ -62,8 +66,8 @@ final as (
         utm_source,
         utm_medium,
         utm_campaign,
-        row_number() over (partition by conversion_id order by touch_time, session_key) as touch_index,
-        count(*) over (partition by conversion_id) as touch_count
+        row_number() over (partition by conversion_date, conversion_id order by touch_time, session_key) as touch_index,
+        count(*) over (partition by conversion_date, conversion_id) as touch_count
     from paths
 
 )
