@@ -204,11 +204,25 @@ def check_k8s_secrets(res: Resource) -> list[str]:
     return out
 
 
+SPARK_APPLICATION = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
+
+
+def _secret_scoped_pods(res: Resource) -> list[Mapping[str, Any]]:
+    """Pod specs, and a SparkApplication's driver and executor as the containers of one pod."""
+    if res.type == SPARK_APPLICATION:
+        spec = _parse(res.props.get("spec")) or {}
+        if not isinstance(spec, Mapping):
+            return []
+        roles = [{"name": role, **spec[role]} for role in ("driver", "executor") if isinstance(spec.get(role), Mapping)]
+        return [{"containers": roles, "volumes": spec.get("volumes") or []}]
+    return _pod_specs(res)
+
+
 def check_k8s_secret_scope(res: Resource) -> list[str]:
     """Least privilege: a pod names the secret keys it needs (valueFrom.secretKeyRef, a volume with
     items); ``envFrom`` of a whole Secret hands every key to every container of the pod."""
     out = []
-    for pod in _pod_specs(res):
+    for pod in _secret_scoped_pods(res):
         for c in list(pod.get("containers") or []) + list(pod.get("initContainers") or []):
             for source in c.get("envFrom") or []:
                 ref = source.get("secretRef") if isinstance(source, Mapping) else None
@@ -305,7 +319,7 @@ RULES = [
         "Kubernetes: secrets reach pods key by key, never a whole Secret.",
         "mandatory",
         check_k8s_secret_scope,
-        WORKLOADS,
+        (*WORKLOADS, SPARK_APPLICATION),
     ),
     Rule("allowed-sizes-dev", "Cost: allowed instance/node/warehouse sizes in dev.", "mandatory", _check_sizes("dev")),
     Rule(

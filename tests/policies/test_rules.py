@@ -261,6 +261,13 @@ def test_a_whole_secret_in_envfrom_or_a_volume_without_items_is_refused():
         "kubernetes:apps/v1:Deployment 'd': volume 'all' mounts every key of Secret 's'; list the keys it needs in items",
     ]
     assert {r.name: r.level for r in pack.RULES}["k8s-secrets-by-key"] == "mandatory"
+    spark = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
+    app = {"spec": {"driver": {"envFrom": [{"secretRef": {"name": "s"}}]}, "executor": {"env": []}}}
+    assert platform.check_k8s_secret_scope(res(spark, app, name="stream")) == [
+        f"{spark} 'stream': container 'driver' takes every key of Secret 's' through envFrom; "
+        "reference the keys it uses with valueFrom.secretKeyRef"
+    ]
+    assert "k8s-secrets-by-key" in [r.name for r in pack.RULES if r.applies(res(spark, app))]
 
 
 def test_sizes_are_mandatory_in_dev_and_advisory_in_prod():
