@@ -72,6 +72,9 @@ class LakeConfig(Settings):
     replication: ReplicationConfig = ReplicationConfig()
     cloud_trail_data_events: bool = True
     audit_log_days: int = Field(default=400, ge=90)
+    # the stream's per-batch bookkeeping beside the events (_commits/, _ledger/: one small file per
+    # micro-batch each); needed for recent batches only (retries, checkpoint repair, the Redis TTL)
+    stream_bookkeeping_days: int = Field(default=14, ge=3)
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,11 @@ class Lake(PlatformComponent):
                     retention_days[event_type],
                 )
                 for event_type in event_types
+            ]
+            base = config.event_prefix[: config.event_prefix.split("{", 1)[0].rfind("/") + 1]  # "events/"
+            rules += [
+                expiring(f"expire-{folder.strip('_')}", f"{base}{folder}/", config.stream_bookkeeping_days)
+                for folder in ("_commits", "_ledger")
             ]
             self._lifecycle(secure[kind], rules)
             event_rules[kind] = rules

@@ -38,6 +38,14 @@ def test_event_buckets_tier_down_then_expire_per_schema_retention(mocks: Recorde
     assert rules["tier-conversion"]["expiration"] == {"days": 2555}
     assert "tier-dead_letter" not in rules
     assert rules["housekeeping"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    # the stream's per-batch commit markers and ledger files (8,640 a day each at a 10 s trigger)
+    for folder in ("_commits", "_ledger"):
+        rule = rules[f"expire-{folder.strip('_')}"]
+        assert (rule["filter"], rule["expiration"], rule["transitions"]) == (
+            {"prefix": f"events/{folder}/"},
+            {"days": 14},
+            [],
+        )
 
 
 def test_short_retention_drops_the_tiers_at_or_after_expiry(mocks: Recorder):
