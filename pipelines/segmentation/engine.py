@@ -291,6 +291,17 @@ def _number(v: str) -> Any:
 # ---------------------------------------------------------------- the stream's view
 
 
+def _loads(text: str) -> Any:
+    """JSON → Python, by orjson (a few times faster on the stream's ~1.5 KB payloads); what it
+    refuses and json accepts (NaN, Infinity, integers beyond 64 bits) goes to json."""
+    try:
+        import orjson
+
+        return orjson.loads(text)
+    except (ImportError, ValueError):
+        return json.loads(text)
+
+
 @dataclass(frozen=True)
 class Segmenter:
     """Rules + profiles, shipped to Spark tasks; evaluates one lake row (event scope)."""
@@ -302,7 +313,7 @@ class Segmenter:
     def facts_for_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         event: Any = None
         if self.rules.uses_event_payload and row.get("payload"):
-            event = json.loads(row["payload"])
+            event = _loads(row["payload"])
         return {
             "event_type": row.get("event_type"),
             "event": event,
