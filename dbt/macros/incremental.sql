@@ -59,14 +59,14 @@ Downstream of staging, an incremental run recomputes only what the reloaded rows
     select * from {{ model }} where _loaded_at = (select max(_loaded_at) from {{ model }}) and {{ where }}
 {%- endmacro %}
 
-{% macro reprocess_since() -%}
+{% macro reprocess_since(force=false) -%}
     {#- S as a timestamp literal string; none for a full build (or nothing loaded). -#}
     {#- ref() before the execute check, so dbt records the dependencies at parse time. -#}
     {%- set parts = [] -%}
     {%- for m in event_staging_models() -%}
         {%- do parts.append("select min(event_time) as t from (" ~ latest_loaded(ref(m)) ~ ") as l") -%}
     {%- endfor -%}
-    {%- if not is_incremental() or not execute -%}{{ return(none) }}{%- endif -%}
+    {%- if not execute or not (force or is_incremental()) -%}{{ return(none) }}{%- endif -%}
     {%- set t = run_query("select min(t) from (" ~ parts | join(" union all ") ~ ") as w").columns[0].values()[0] -%}
     {{ return(none if t is none else timestamp_literal(t)) }}
 {%- endmacro %}
@@ -76,6 +76,20 @@ Downstream of staging, an incremental run recomputes only what the reloaded rows
 {%- endmacro %}
 
 {% macro reprocess_dates() -%}
+    {#- The days as computed once per run by int_reprocess_days (compute_reprocess_dates below), or
+        computed here when this invocation did not build that table (a run of a single mart). -#}
+    {%- set cache = ref('int_reprocess_days') -%}
+    {%- set _ = compute_reprocess_dates() if not execute else none -%}
+    {%- if not is_incremental() or not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set rows = run_query("select d, all_days from " ~ cache ~ " where invocation_id = '" ~ invocation_id ~ "'") -%}
+    {%- if rows | length == 0 -%}{{ return(compute_reprocess_dates()) }}{%- endif -%}
+    {%- if rows.columns[1].values() | select | list | length > 0 -%}{{ return(none) }}{%- endif -%}
+    {%- set dates = [] -%}
+    {%- for d in rows.columns[0].values() if d is not none -%}{%- do dates.append((d | string)[:10]) -%}{%- endfor -%}
+    {{ return(dates | sort) }}
+{%- endmacro %}
+
+{% macro compute_reprocess_dates(force=false) -%}
     {#-
     The days (list of 'YYYY-MM-DD') whose mart rows can change in this run; none for a full build.
     With S = reprocess_since() and L = the earliest start of a session recomputed in this run
@@ -93,8 +107,8 @@ Downstream of staging, an incremental run recomputes only what the reloaded rows
     {%- set stg = {} -%}
     {%- for m in event_staging_models() -%}{%- do stg.update({m: ref(m)}) -%}{%- endfor -%}
     {%- set sessionized, sessions, chains = ref('int_sessionized_events'), ref('int_sessions'), ref('int_click_chains') -%}
-    {%- if not is_incremental() or not execute -%}{{ return(none) }}{%- endif -%}
-    {%- set since = reprocess_since() -%}
+    {%- if not execute or not (force or is_incremental()) -%}{{ return(none) }}{%- endif -%}
+    {%- set since = reprocess_since(force) -%}
     {%- if since is none -%}{{ return(none) }}{%- endif -%}
     {%- set first = run_query("select min(session_start) from " ~ sessions ~ " where " ~ since_filter(since, 'session_end')).columns[0].values()[0] -%}
     {%- set recomputed_from = since if first is none else timestamp_literal(first) -%}

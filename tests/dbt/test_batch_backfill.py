@@ -35,7 +35,7 @@ def test_cli_backfill_is_idempotent_on_the_built_warehouse(warehouse, tmp_path: 
     report = json.loads(Path(summary["report"]).read_text())
     assert report["steps"][0]["statuses"].get("error", 0) == 0
     assert set(report["steps"][0]["models"].values()) == {"success"}
-    assert len(report["steps"][0]["models"]) == 20
+    assert len(report["steps"][0]["models"]) == 21
     con = duckdb.connect()
     con.execute(f"attach '{warehouse.db}' as before (read_only)")
     con.execute(f"attach '{db}' as after (read_only)")
