@@ -138,8 +138,8 @@ def _children(pid: int) -> list[int]:
 
 
 def process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its live descendants (the Spark JVM and its
-    Python workers): what a variant costs whatever else runs on the shared machine."""
+    """CPU seconds (user + system) of a process and its descendants (the Spark JVM and its Python
+    workers, live or reaped): what a variant costs whatever else runs on the shared machine."""
     total, stack, seen = 0.0, [pid], set()
     tick = os.sysconf("SC_CLK_TCK")
     while stack:
@@ -149,7 +149,9 @@ def process_tree_cpu_s(pid: int) -> float:
         seen.add(p)
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            # own user + system time, plus that of exited children it reaped (Python workers end
+            # when a stopped query's tasks are cancelled: their CPU would vanish from the tree)
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
         except (OSError, IndexError, ValueError):
             pass
         stack += _children(p)
@@ -166,6 +168,7 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 
 VARIANTS = ("baseline", "decode_fast", "full_reference", "full_fast")
+OPTIONAL_VARIANTS = ("decode_reference", "full_fast_decode")
 
 
 def throughput(
@@ -215,18 +218,20 @@ def throughput(
                 .load()
             )
             measure(name, counted(name, base))
-        elif name == "decode_fast":
-            measure(name, counted(name, job.events_stream(spark, cfg)))
-        elif name in ("full_reference", "full_fast"):
+        elif name in ("decode_fast", "decode_reference"):
+            stage_cfg = cfg.model_copy(update={"fast_path": name == "decode_fast"})
+            measure(name, counted(name, job.events_stream(spark, stage_cfg)))
+        elif name in ("full_reference", "full_fast", "full_fast_decode"):
             full_cfg = bench.stream_config(
                 tmp / f"{name}-{batch}",
                 available_now=True,
                 max_offsets_per_trigger=batch,
-                fast_path=name == "full_fast",
+                fast_path=name != "full_reference",
+                spark_sinks=name == "full_fast",
             )
             measure(name, lambda full_cfg=full_cfg: job.start(spark, full_cfg))
         else:
-            raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+            raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS + OPTIONAL_VARIANTS)}")
     return {"rates": results, "cpu_s": cpu}
 
 
@@ -353,7 +358,9 @@ if __name__ == "__main__":
         "--batch", type=int, action="append", help="events per micro-batch (repeatable; default 25000 and 300000)"
     )
     parser.add_argument("--freshness-seconds", type=int, default=30)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}"
+    )
     parser.add_argument(
         "--max-batches", type=int, default=0, help="stop each variant after this many batches (0: the whole backlog)"
     )

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="decode with Spark's from_avro in the JVM (opt-in) instead of the codec in Python (default)",
     )
+    run.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="JVM decode, vectorised rules, sinks in Spark (fast_path); --no-fast-path: the per-record reference",
+    )
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k != "command"}
     try:

@@ -59,11 +59,21 @@ class StreamConfig(BaseModel):
         default=False,
         description="decode with Spark's from_avro (JVM); false: every record through the codec in Python",
     )
+    # Off by default: it gives exactly the reference's rows, dead letters and counts (tested) and needs
+    # ~40 % less CPU per event at 300k-event batches, but measured slower per micro-batch in wall
+    # time on the shared 2 cores (docs/BENCHMARKS.md, "Stream processing").
     fast_path: bool = Field(
-        default=True,
+        default=False,
         description=(
             "JVM decode, vectorised validation/enrichment, segments on distinct values, Redis metrics as Spark "
             "aggregates and (local lakes) Spark's Parquet writer; false: the per-record reference path"
+        ),
+    )
+    spark_sinks: bool = Field(
+        default=True,
+        description=(
+            "with fast_path: bot flags, segments, metrics and the local lake written by Spark jobs; false: the "
+            "per-row Python writer (lake.write_partition) after the fast decode"
         ),
     )
     max_delay_hours: float = Field(default=72.0, gt=0, description="late-event policy")
@@ -72,6 +82,11 @@ class StreamConfig(BaseModel):
     rules_file: Path | None = Field(default=None, description="segmentation rules YAML (reloaded on change)")
     profiles_file: Path | None = Field(default=None, description="visitor profile table (JSON lines or Parquet)")
     master: str = "local[2]"
+    driver_memory: str = Field(
+        default="4g",
+        pattern=r"^[0-9]+[kmgt]$",
+        description="heap of the local driver JVM (local runs only; it caches whole micro-batches of ~300k events)",
+    )
     shuffle_partitions: int = Field(default=2, gt=0)
     rocksdb_state_store: bool = True
     query_name: str = Field(default="events", pattern=r"^[A-Za-z0-9_-]+$")

@@ -54,7 +54,11 @@ def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream")
         # packages come from the submission instead.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.master(cfg.master).config("spark.jars", ",".join(str(p) for p in fetch_spark_kafka()))
+        builder = (
+            builder.master(cfg.master)
+            .config("spark.jars", ",".join(str(p) for p in fetch_spark_kafka()))
+            .config("spark.driver.memory", cfg.driver_memory)
+        )
     builder = (
         builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         .config("spark.ui.enabled", "false")
@@ -193,7 +197,7 @@ class BatchWriter:
             self._note_new_versions(counts, batch_id)
             dead = [r for r in side if r["kind"] == "dlq"]
             events = batch.where(F.col("kind") == "event").drop("kind", "dedup_key", "wm_ts", "counts", "raw")
-            if cfg.fast_path:
+            if cfg.fast_path and cfg.spark_sinks:
                 self._fast(batch, batch_id, events, counts, dead, t0)
                 return
             rate_bots = frozenset(
@@ -266,6 +270,8 @@ class BatchWriter:
             segmenter = self._session_segments(events, segmenter, acc, batch_id)
         t = lap("sessions", t)
         rows, cached = sink.with_segments(batch.sparkSession, flagged, segmenter)
+        if cached:
+            batch.unpersist()  # the segments' cache holds the events now: one copy of the batch in memory
         t = lap("segments", t)
         try:
             acc_rows = sink.accumulate(rows)
