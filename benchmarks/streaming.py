@@ -235,14 +235,21 @@ def throughput(
     return {"rates": results, "cpu_s": cpu}
 
 
-def freshness(spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, fast: bool = True) -> dict[str, float]:
+FRESHNESS_PATHS = {"fast": (True, True), "reference": (False, True), "fast_decode": (True, False)}
+
+
+def freshness(
+    spark: Any, bench: Bench, tmp: Path, rate: int, seconds: int, path: str = "reference"
+) -> dict[str, float]:
     import pyarrow.dataset as ds
 
+    fast, spark_sinks = FRESHNESS_PATHS[path]
     cfg = bench.stream_config(
-        tmp / f"fresh-{rate}-{'fast' if fast else 'reference'}",
+        tmp / f"fresh-{rate}-{path}",
         starting_offsets="latest",
         trigger_seconds=10.0,
         fast_path=fast,
+        spark_sinks=spark_sinks,
     )
     query = job.start(spark, cfg)
     time.sleep(12)  # the first (empty) batch and the Python workers
@@ -303,6 +310,7 @@ def main(
     freshness_seconds: int = 30,
     variants: tuple[str, ...] = VARIANTS,
     max_batches: int = 0,
+    freshness_paths: tuple[str, ...] = ("fast", "reference"),
 ) -> dict[str, Any]:
     cfg = engines.EngineConfig()
     states = engines.up(cfg)
@@ -334,9 +342,9 @@ def main(
             report[f"batch_{batch}"] = out
             print(json.dumps(out, indent=2), flush=True)
         if freshness_seconds:
-            for path, fast in (("fast", True), ("reference", False)):
+            for path in freshness_paths:
                 for label, rate in (("demo_20_per_s", 20), ("10x_200_per_s", 200)):
-                    got = freshness(spark, bench, tmp, rate, freshness_seconds, fast)
+                    got = freshness(spark, bench, tmp, rate, freshness_seconds, path)
                     report[f"freshness_{label}_{path}"] = {**got, "load_average": os.getloadavg()}
                     print(label, path, report[f"freshness_{label}_{path}"], flush=True)
     finally:
@@ -364,7 +372,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--max-batches", type=int, default=0, help="stop each variant after this many batches (0: the whole backlog)"
     )
+    parser.add_argument(
+        "--freshness-paths",
+        default="fast,reference",
+        help=f"comma-separated, of {', '.join(FRESHNESS_PATHS)} (fast_decode: fast decode, Python sinks)",
+    )
     a = parser.parse_args()
     main(
-        a.events, tuple(a.batch or (25_000, 300_000)), a.freshness_seconds, tuple(a.variants.split(",")), a.max_batches
+        a.events,
+        tuple(a.batch or (25_000, 300_000)),
+        a.freshness_seconds,
+        tuple(a.variants.split(",")),
+        a.max_batches,
+        tuple(a.freshness_paths.split(",")),
     )

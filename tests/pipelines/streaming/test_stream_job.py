@@ -287,14 +287,13 @@ def test_fast_path_gives_exactly_what_the_per_record_reference_gives(spark, loca
         "".join(json.dumps({"visitor_id": v, "lifetime_orders": i % 3}) + "\n" for i, v in enumerate(visitors[:12]))
     )
     results = {}
-    for fast in (False, True):
-        name = "fast" if fast else "reference"
+    for name, fast, spark_sinks in (("reference", False, True), ("fast", True, True), ("fast_decode", True, False)):
         dlq = f"{namespace}.dlq-{name}"
         sync_topics(admin_client(local_engines.kafka_bootstrap), [TopicSpec(dlq, "dead_letter", 1, "event_id", {})],
                     replication_factor=1)  # fmt: skip
         cfg = w.config(
             tmp_path / name, local_engines.redis_url, local_engines.moto_url, local_engines.kafka_bootstrap,
-            fast_path=fast, dead_letter_topic=dlq, redis_prefix=f"{namespace}-{name}", max_offsets_per_trigger=70,
+            fast_path=fast, spark_sinks=spark_sinks, dead_letter_topic=dlq, redis_prefix=f"{namespace}-{name}", max_offsets_per_trigger=70,
             rules_file=default_rules_file(), profiles_file=profiles, bot_events_per_minute=4,
         )  # fmt: skip
         _run(spark, cfg)
@@ -320,4 +319,6 @@ def test_fast_path_gives_exactly_what_the_per_record_reference_gives(spark, loca
     assert sum(ref_dlq.values()) == w.late + sum(w.expected_invalid.values())
     assert fast_dlq == ref_dlq
     assert fast_redis == ref_redis
+    # the fast decode with the reference's Python sinks (spark_sinks: false) too
+    assert results["fast_decode"] == results["reference"]
     assert ref_redis["ledger:total"]["duplicate"] == w.duplicates
