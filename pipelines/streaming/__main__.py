@@ -41,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         "--fast-path",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="JVM decode, vectorised rules, sinks in Spark (fast_path); --no-fast-path: the per-record reference",
+        help="JVM decode and vectorised rules (default); --no-fast-path: the per-record reference",
+    )
+    run.add_argument(
+        "--spark-sinks",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with the fast path: bot flags, segments, metrics and the lake as Spark jobs (default: per-row Python)",
     )
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k != "command"}

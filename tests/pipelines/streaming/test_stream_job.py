@@ -109,8 +109,14 @@ def test_workload_yields_exact_redis_counters_lake_rows_and_dead_letters(
     _assert_outcome(w, cfg, r, glue, local_engines.kafka_bootstrap)
 
 
-@pytest.mark.parametrize("fast_path", [False, True], ids=["reference", "fast"])
-def test_the_lake_can_be_an_s3_prefix(spark, local_engines, glue, namespace, tmp_path, monkeypatch, fast_path):
+@pytest.mark.parametrize(
+    ("fast_path", "spark_sinks"),
+    [(False, False), (True, False), (True, True)],
+    ids=["reference", "fast", "spark_sinks"],
+)
+def test_the_lake_can_be_an_s3_prefix(
+    spark, local_engines, glue, namespace, tmp_path, monkeypatch, fast_path, spark_sinks
+):
     """The cloud's lake: the same workload lands in S3 (moto) exactly as in a folder, commit markers
     and ledger files included, and a rerun over the checkpoint writes nothing more."""
     monkeypatch.setenv("AA_AWS_ENDPOINT", local_engines.moto_url)
@@ -122,7 +128,7 @@ def test_the_lake_can_be_an_s3_prefix(spark, local_engines, glue, namespace, tmp
     w = build_workload(local_engines, glue, namespace)
     cfg = w.config(
         tmp_path, local_engines.redis_url, local_engines.moto_url, local_engines.kafka_bootstrap,
-        lake_dir=f"s3://{bucket}/events", fast_path=fast_path,
+        lake_dir=f"s3://{bucket}/events", fast_path=fast_path, spark_sinks=spark_sinks,
     )  # fmt: skip
     assert cfg.lake.is_s3
     assert not (tmp_path / "lake").exists()
@@ -140,9 +146,13 @@ class InjectedCrashError(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("fast_path", [False, True], ids=["reference", "fast"])
+@pytest.mark.parametrize(
+    ("fast_path", "spark_sinks"),
+    [(False, False), (True, False), (True, True)],
+    ids=["reference", "fast", "spark_sinks"],
+)
 def test_crashes_mid_stream_then_restart_from_checkpoint_give_the_same_numbers(
-    spark, local_engines, glue, namespace, tmp_path, fast_path
+    spark, local_engines, glue, namespace, tmp_path, fast_path, spark_sinks
 ):
     w = build_workload(local_engines, glue, namespace, seed=23)
     cfg = w.config(
@@ -152,6 +162,7 @@ def test_crashes_mid_stream_then_restart_from_checkpoint_give_the_same_numbers(
         local_engines.kafka_bootstrap,
         max_offsets_per_trigger=60,
         fast_path=fast_path,
+        spark_sinks=spark_sinks,
     )
     crashes = [("lake_written", 1), ("dead_letters_sent", 2), ("redis_applied", 3)]
     seen: list[tuple[str, int]] = []
