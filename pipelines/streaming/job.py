@@ -3,9 +3,15 @@
 Plan::
 
     kafka source (every event topic) ──from_avro per writer version (decode.py, JVM)
-      └─ mapInArrow(decode_jvm_batches: validate, enrich; codec fallback)──► rows: event | dlq | count
+      └─ mapInArrow(fast.decode_fast_batches: vectorised validate, enrich on distinct values; the
+         per-record rules and the codec for the rest)──► rows: event | dlq | count
       └─ withWatermark(wm_ts = Kafka record time, dedup window) ─ dropDuplicatesWithinWatermark(dedup_key)
            └─ foreachBatch(BatchWriter): lake (exactly once) → dead-letter topic → Redis + ledger (MULTI/EXEC)
+
+That is the default (``fast_path``). ``fast_path: false`` is the per-record reference: the codec
+decodes every record in the mapInArrow (``processing.decode_batches``; ``jvm_decode`` puts the JVM
+decode before it). The writer's bot flags, segments and metrics are per row in Python
+(``lake.write_partition``), or Spark jobs with ``spark_sinks`` (``sink.py``).
 
 Only events carry their event_id as ``dedup_key``; dead letters and count rows have unique keys,
 so the deduplication drops exactly the repeated events, and duplicates = valid in - events out.
