@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.streaming", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the streaming job")
-    run.add_argument("--lake-dir", type=Path, required=True)
-    run.add_argument("--checkpoint-dir", type=Path, required=True)
+    # strings, not Path: the cloud passes s3a:// URIs (AA_LAKE_DIR, AA_CHECKPOINT_DIR), which Path folds to s3a:/
+    run.add_argument("--lake-dir", required=True, help="a folder or an s3:// / s3a:// URI")
+    run.add_argument("--checkpoint-dir", required=True, help="a folder or an s3a:// URI")
     run.add_argument("--kafka-bootstrap")
     run.add_argument("--redis-url")
     run.add_argument("--redis-prefix")

@@ -170,3 +170,30 @@ def test_the_spark_submit_entry_file_reads_lake_and_checkpoint_from_the_environm
     monkeypatch.setenv("AA_LAKE_DIR", "/data/lake")
     monkeypatch.setenv("AA_CHECKPOINT_DIR", "/data/ckpt")
     assert entry._argv() == ["run", "--lake-dir", "/data/lake", "--checkpoint-dir", "/data/ckpt"]
+
+
+def test_the_clouds_s3a_locations_reach_the_stream_config_intact(monkeypatch):
+    """The SparkApplication sets AA_LAKE_DIR / AA_CHECKPOINT_DIR to s3a:// URIs; argparse's Path
+    used to fold them to ``s3a:/bucket/…`` (no bucket), so the cloud stream could not start."""
+    import sys
+
+    from pipelines.streaming import __main__ as cli
+    from pipelines.streaming import config
+    from pipelines.streaming import main as entry
+
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    monkeypatch.setenv("AA_LAKE_DIR", "s3a://lake-enriched/events")
+    monkeypatch.setenv("AA_CHECKPOINT_DIR", "s3a://lake-enriched/_checkpoints/stream")
+    seen: list[config.StreamConfig] = []
+
+    def capture(**values: object) -> config.StreamConfig:
+        seen.append(config.load_config(**values))
+        raise config.StreamConfigError("stop before Spark")
+
+    monkeypatch.setattr(cli, "load_config", capture)
+    assert cli.main(entry._argv()) == 2
+    assert (seen[0].lake_dir, seen[0].checkpoint_dir) == (
+        "s3a://lake-enriched/events",
+        "s3a://lake-enriched/_checkpoints/stream",
+    )
+    assert seen[0].lake.is_s3
