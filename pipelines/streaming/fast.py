@@ -33,18 +33,14 @@ import pyarrow.compute as _compute
 from pipelines.streaming import enrichment, validation
 from pipelines.streaming.processing import (
     _DUMPS,
-    _FROM_JVM,
     _UNDECODED,
     OUTPUT_ARROW_SCHEMA,
     OUTPUT_FIELDS,
     DecodeParams,
-    _codec,
     _hour_parts,
     _output,
-    _record_builders,
     _version_str,
-    process_decoded,
-    process_record,
+    jvm_row_results,
 )
 
 pc: Any = _compute  # its functions are generated at import: typed as Any for the checkers
@@ -227,32 +223,15 @@ def _valid_events(batch: pa.RecordBatch) -> dict[str, pa.Array]:
 def _reference_results(
     batch: pa.RecordBatch, params: DecodeParams, now_ms: int, new_versions: Counter[str]
 ) -> list[tuple[str, dict[str, Any], str | None]]:
-    """The per-record reference (``processing.decode_jvm_batches``'s loop) on ``batch``'s rows."""
-    codec = None
-    names = [n for n in batch.schema.names if n not in ("value", "payload")]
-    cols = {n: batch.column(n).to_pylist() for n in names}
-    values = batch.column("value")
-    results: list[tuple[str, dict[str, Any], str | None]] = []
-    for i, event_type in enumerate(cols["jvm_type"]):
-        payload = batch.column("payload")[i].as_py()
-        if event_type is None or (payload is not None and "\ufffd" in payload):
-            if codec is None:
-                codec = _codec(params)
-            result = process_record(values[i].as_py() or b"", codec, now_ms, params.policy)
-            version = result[1].get("schema_version_id")
-            if version is not None and version not in params.jvm_versions:
-                new_versions[version] += 1
-            results.append(result)
-            continue
-        record: dict[str, Any] = {}
-        for column, path in _record_builders(event_type):
-            node = record
-            for name in path[:-1]:
-                node = node.setdefault(name, {})
-            node[path[-1]] = cols[column][i]
-        version = _version_str(cols["version_hex"][i])
-        results.append(process_decoded(event_type, version, record, now_ms, params.policy, _FROM_JVM))
-    return results
+    """The per-record reference on ``batch``'s rows; a JVM-decoded record whose JSON holds U+FFFD
+    (Java replaced invalid UTF-8) goes to the codec, which rejects it as the reference does."""
+    payload = batch.column("payload")
+
+    def replaced_utf8(i: int) -> bool:
+        text = payload[i].as_py()
+        return text is not None and "\ufffd" in text
+
+    return jvm_row_results(batch, params, now_ms, new_versions, replaced_utf8)
 
 
 def decode_fast_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:

@@ -197,42 +197,56 @@ def _record_builders(event_type: str) -> tuple[tuple[str, tuple[str, ...]], ...]
     return tuple((field_column(p), p) for p in paths)
 
 
-def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body after the JVM decode (``decode.decode_columns``): rows the JVM decoded
-    (``jvm_type`` set) are validated and enriched from their rule fields with the JVM's JSON as
-    payload; the others go through the codec exactly as in :func:`decode_batches`."""
+def jvm_row_results(
+    batch: pa.RecordBatch,
+    params: DecodeParams,
+    now_ms: int,
+    new_versions: Counter[str],
+    to_codec: Callable[[int], bool] | None = None,
+) -> list[tuple[str, dict[str, Any], str | None]]:
+    """The per-record rules on rows after the JVM decode: a row the JVM decoded (``jvm_type`` set)
+    is validated and enriched from its rule fields with the JVM's JSON as payload; the others (and
+    those ``to_codec`` picks) go through the codec exactly as in :func:`decode_batches`. Versions
+    the codec met that the plan lacks are counted in ``new_versions``."""
     codec = None
+    # the record bytes and the JVM's JSON stay in Arrow: only the rule fields become Python
+    cols = {n: batch.column(n).to_pylist() for n in batch.schema.names if n not in ("value", "payload")}
+    values = batch.column("value")
+    results: list[tuple[str, dict[str, Any], str | None]] = []
+    for i, event_type in enumerate(cols["jvm_type"]):
+        if event_type is None or (to_codec is not None and to_codec(i)):
+            if codec is None:
+                codec = _codec(params)
+            result = process_record(values[i].as_py() or b"", codec, now_ms, params.policy)
+            version = result[1].get("schema_version_id")
+            if version is not None and version not in params.jvm_versions:
+                new_versions[version] += 1  # registered after the plan was built
+            results.append(result)
+            continue
+        record: dict[str, Any] = {}
+        for column, path in _record_builders(event_type):
+            node = record
+            for name in path[:-1]:
+                node = node.setdefault(name, {})
+            node[path[-1]] = cols[column][i]
+        version = _version_str(cols["version_hex"][i])
+        results.append(process_decoded(event_type, version, record, now_ms, params.policy, _FROM_JVM))
+    return results
+
+
+def decode_jvm_batches(batches: Iterator[pa.RecordBatch], params: DecodeParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body after the JVM decode (``decode.decode_columns``): :func:`jvm_row_results`
+    on every row."""
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        now_ms = int(time.time() * 1000)
-        # the record bytes and the JVM's JSON stay in Arrow: only the rule fields become Python
-        cols = {n: batch.column(n).to_pylist() for n in batch.schema.names if n not in ("value", "payload")}
+        new_versions: Counter[str] = Counter()
+        results = jvm_row_results(batch, params, int(time.time() * 1000), new_versions)
         value_column = batch.column("value")
 
         def value_at(i: int, value_column: pa.Array = value_column) -> bytes | None:
             return value_column[i].as_py()
 
-        results: list[tuple[str, dict[str, Any], str | None]] = []
-        new_versions: Counter[str] = Counter()
-        for i, event_type in enumerate(cols["jvm_type"]):
-            if event_type is None:
-                if codec is None:
-                    codec = _codec(params)
-                result = process_record(value_at(i) or b"", codec, now_ms, params.policy)
-                version = result[1].get("schema_version_id")
-                if version is not None and version not in params.jvm_versions:
-                    new_versions[version] += 1  # registered after the plan was built
-                results.append(result)
-                continue
-            record: dict[str, Any] = {}
-            for column, path in _record_builders(event_type):
-                node = record
-                for name in path[:-1]:
-                    node = node.setdefault(name, {})
-                node[path[-1]] = cols[column][i]
-            version = _version_str(cols["version_hex"][i])
-            results.append(process_decoded(event_type, version, record, now_ms, params.policy, _FROM_JVM))
         yield _output(batch, value_at, results, jvm_payload=batch.column("payload"), new_versions=new_versions)
 
 
