@@ -214,11 +214,8 @@ class BatchWriter:
                 .where(F.col("count") > cfg.bot_events_per_minute)
                 .collect()
             )
-            commit = lake.commit_path(self.sid, batch_id)
-            committed_doc = lake_fs.read_json(commit)
+            commit, committed_doc = self._lake_attempt(batch_id)
             committed = committed_doc is not None
-            if not committed:
-                lake.begin_attempt(lake_fs, self.sid, batch_id)
             acc = metrics.Accumulator()
             segmenter = self.segmenter()
             if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
@@ -242,6 +239,16 @@ class BatchWriter:
         finally:
             batch.unpersist()
 
+    def _lake_attempt(self, batch_id: int) -> tuple[str, dict[str, Any] | None]:
+        """The batch's lake commit path and its commit document when an earlier attempt committed
+        (then the lake is not written again); otherwise this attempt is begun (its marker written,
+        an earlier attempt's partial files removed)."""
+        commit = lake.commit_path(self.sid, batch_id)
+        committed_doc = self.cfg.lake.read_json(commit)
+        if committed_doc is None:
+            lake.begin_attempt(self.cfg.lake, self.sid, batch_id)
+        return commit, committed_doc
+
     def _fast(
         self,
         batch: DataFrame,
@@ -256,11 +263,8 @@ class BatchWriter:
         from pipelines.streaming import sink
 
         cfg, lake_fs = self.cfg, self.cfg.lake
-        commit = lake.commit_path(self.sid, batch_id)
-        committed_doc = lake_fs.read_json(commit)
+        commit, committed_doc = self._lake_attempt(batch_id)
         committed = committed_doc is not None
-        if not committed:
-            lake.begin_attempt(lake_fs, self.sid, batch_id)
         acc = metrics.Accumulator()
         steps: dict[str, float] = {"side": round(time.monotonic() - t0, 3)}
 
