@@ -23,7 +23,6 @@ import pyarrow as pa
 from pipelines.streaming.lakefs import Entry, Lake
 
 LakeLike = Lake | Path | str
-DAY_MS = 86_400_000
 
 
 def as_lake(where: LakeLike) -> Lake:
@@ -69,15 +68,13 @@ def files_of_dates(lake: Lake, event_type: str, wanted: Iterable[str]) -> list[s
     return sorted(out)
 
 
-def event_files(
-    lake: Lake, start_ms: int, end_ms: int, slack_days: int = 4, types: Iterable[str] | None = None
-) -> list[str]:
+def event_files(lake: Lake, start_ms: int, end_ms: int, slack_days: int = 4) -> list[str]:
     """Parquet files whose event-date partition can hold rows received in [start, end): event time
     is at most the late limit (72 h) before the receive time, so a few days of slack prune the rest."""
     first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date().toordinal() - slack_days
     last = datetime.fromtimestamp(end_ms / 1000, tz=UTC).date().toordinal() + 1
     out: list[str] = []
-    for event_type in sorted(types) if types is not None else event_types(lake):
+    for event_type in event_types(lake):
         wanted = [d for d in dates(lake, event_type) if (o := _ordinal(d)) is not None and first <= o <= last]
         out += files_of_dates(lake, event_type, wanted)
     return sorted(out)
