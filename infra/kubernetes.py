@@ -129,7 +129,8 @@ class KubernetesConfig(Settings):
     )
 
 
-def _assume(service: str) -> str:
+def service_trust(service: str) -> str:
+    """A role trust policy letting an AWS service assume the role."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -208,7 +209,7 @@ class Kubernetes(PlatformComponent):
             opts=self.child(stateful=True),
         )  # fmt: skip
         cluster_role = aws.iam.Role(
-            f"{name}-cluster", assume_role_policy=_assume("eks.amazonaws.com"), opts=self.child()
+            f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=self.child()
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster",
@@ -243,7 +244,9 @@ class Kubernetes(PlatformComponent):
             enabled_cluster_log_types=list(config.log_types),
             opts=self.child(depends_on=[cluster_policy, control_plane_logs]),
         )
-        node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=_assume("ec2.amazonaws.com"), opts=self.child())
+        node_role = aws.iam.Role(
+            f"{name}-nodes", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=self.child()
+        )
         attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-nodes-{policy}", role=node_role.name, policy_arn=f"arn:aws:iam::aws:policy/{policy}",

@@ -23,7 +23,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from infra.component import PlatformComponent, Settings
-from infra.kubernetes import OfficeHoursConfig
+from infra.kubernetes import OfficeHoursConfig, policy_document, service_trust
 
 WORKLOAD_ALARMS = ("stream-consumer-lag", "collector-5xx", "collector-latency-p99")  # off with the nodes
 CATCH_UP_HOURS = 1  # after the nodes are up, before the muted alarms page again
@@ -168,35 +168,21 @@ class Observability(PlatformComponent):
         arns = [self.alarms[k].arn for k in keys if k in self.alarms]
         role = aws.iam.Role(
             "observability-alarm-mute",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "scheduler.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("scheduler.amazonaws.com"),
             opts=self.child(),
         )
         aws.iam.RolePolicy(
             "observability-alarm-mute",
             role=role.id,
             policy=pulumi.Output.all(*arns).apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"],
-                                "Resource": sorted(str(x) for x in a),
-                            }
-                        ],
-                    }
+                lambda a: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"],
+                            "Resource": sorted(str(x) for x in a),
+                        }
+                    ]
                 )
             ),
             opts=self.child(),
