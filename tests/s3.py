@@ -5,17 +5,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
+from pipelines.aws import aws_client
 from pipelines.streaming.lakefs import Lake
 
 
 def new_bucket(moto_url: str, prefix: str = "lake") -> str:
     bucket = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
-    ).create_bucket(Bucket=bucket)
+    aws_client("s3", moto_url, region="us-east-1").create_bucket(Bucket=bucket)
     return bucket
 
 
