@@ -36,7 +36,7 @@ from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.streaming import StreamingQuery
 
 from pipelines import kafka_auth
-from pipelines.streaming import lake, metrics
+from pipelines.streaming import arrow_sink, lake, metrics
 from pipelines.streaming.config import StreamConfig
 from pipelines.streaming.lakefs import Lake
 from pipelines.streaming.processing import OUTPUT_DDL, DecodeParams, decode_batches, decode_jvm_batches
@@ -221,7 +221,9 @@ class BatchWriter:
             if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
                 segmenter = self._session_segments(events, segmenter, acc, batch_id)
             params = lake.WriteParams(lake_fs, self.sid, batch_id, not committed, rate_bots, segmenter)
-            results = events.mapInArrow(partial(lake.write_partition, params=params), lake.RESULT_DDL).collect()
+            # the default (fast path) writes with whole Arrow columns; the reference per row
+            body = arrow_sink.write_partition if cfg.fast_path else lake.write_partition
+            results = events.mapInArrow(partial(body, params=params), lake.RESULT_DDL).collect()
             files = {}
             for r in results:
                 if r["metrics"] is not None:

@@ -1,0 +1,114 @@
+"""The default writer's Arrow task body against the per-row reference (``lake.write_partition``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from pipelines.contracts.samples import generate
+from pipelines.segmentation.engine import Segmenter, load_rules, parse_rules
+from pipelines.streaming import arrow_sink, lake
+from pipelines.streaming.lakefs import Lake
+from pipelines.streaming.processing import OUTPUT_ARROW_SCHEMA, process_decoded
+from pipelines.streaming.validation import Policy
+
+_WRITER_INPUT = [f for f in OUTPUT_ARROW_SCHEMA if f.name not in ("kind", "dedup_key", "wm_ts", "counts", "raw")]
+RULES = Path(__file__).resolve().parents[3] / "pipelines" / "segmentation" / "rules.yaml"
+
+
+def _events(sessions: int = 40) -> list[dict[str, Any]]:
+    rows = []
+    for i, sample in enumerate(generate(sessions, seed=5, start_ms=1_795_000_000_000, returning_rate=0.3)):
+        kind, cols, _stage = process_decoded(
+            sample.event_type, "version-1", sample.record, 1_900_000_000_000, Policy(10**12, 10**12)
+        )
+        assert kind == "event"
+        cols |= {"kafka_topic": f"events.{sample.event_type}", "kafka_partition": i % 3, "kafka_offset": i}
+        if i % 17 == 0 and cols["session_id"]:
+            cols["bot_reasons"] = "ua_crawler"  # bots excluded from the human metrics, counted apart
+        if i % 23 == 0 and sample.event_type == "page_view":
+            cols["site_id"] = None  # no page: counted as an event, not as a page view
+        rows.append(cols)
+    return rows
+
+
+def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[pa.RecordBatch]:
+    schema = pa.schema(_WRITER_INPUT)
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        yield pa.RecordBatch.from_pylist([{f.name: r.get(f.name) for f in schema} for r in chunk], schema=schema)
+
+
+def _run(body: Any, rows: list[dict[str, Any]], root: Path, segmenter: Any, rate_bots: frozenset) -> tuple[Any, Any]:
+    params = lake.WriteParams(Lake.at(root), "s1", 7, True, rate_bots, segmenter)
+    out = pa.Table.from_batches(list(body(_batches(rows, 50), params)))
+    metrics_json = [m for m in out.column("metrics").to_pylist() if m is not None]
+    assert len(metrics_json) == 1
+    written = dict(zip(out.column("path").to_pylist()[:-1], out.column("rows").to_pylist()[:-1], strict=True))
+    table = Lake.at(root).dataset().to_table()
+    assert sum(written.values()) == table.num_rows
+    lake_rows = sorted(table.to_pylist(), key=lambda r: r["event_id"])
+    return json.loads(metrics_json[0]), lake_rows
+
+
+@pytest.mark.parametrize("rules", ["default", "none", "record_path"])
+def test_arrow_writer_gives_the_reference_rows_and_metrics(tmp_path: Path, rules: str) -> None:
+    rows = _events()
+    sessions = sorted({r["session_id"] for r in rows if r["session_id"]})
+    visitors = sorted({r["visitor_id"] for r in rows if r["visitor_id"]})
+    rate_bots = frozenset((r["session_id"], r["minute"]) for r in rows[5:60:7] if r["session_id"])
+    segmenter = None
+    if rules == "default":
+        profiles = {v: {"visitor_id": v, "lifetime_orders": i % 3} for i, v in enumerate(visitors[:10])}
+        segmenter = Segmenter(
+            load_rules(RULES), profiles, {s: ("researcher",) if i % 2 else ("bouncer", "deal_seeker")
+                                          for i, s in enumerate(sessions[:9])}
+        )  # fmt: skip
+        table = pa.Table.from_batches(list(_batches(rows, 500)))
+        assert arrow_sink.segment_codes(table, pa.array([False] * len(rows)), segmenter) is not None  # no fallback
+    elif rules == "record_path":  # a whole record named: the per-row path decides
+        segmenter = Segmenter(
+            parse_rules(
+                "version: 1\nrules:\n  - {name: tagged, when: {field: event.context.utm, op: exists, value: true}}\n"
+            ),
+            {},
+        )
+        assert (
+            arrow_sink.segment_codes(
+                pa.Table.from_batches(list(_batches(rows, 500))), pa.array([False] * len(rows)), segmenter
+            )
+            is None
+        )
+    want_metrics, want_rows = _run(lake.write_partition, rows, tmp_path / "reference", segmenter, rate_bots)
+    got_metrics, got_rows = _run(arrow_sink.write_partition, rows, tmp_path / "arrow", segmenter, rate_bots)
+    assert got_rows == want_rows
+    assert got_metrics == want_metrics
+    # the workload exercises what it should
+    assert any(r["is_bot"] and "rate" in r["bot_reasons"] for r in want_rows)
+    assert any(r["bot_reasons"] == "ua_crawler" for r in want_rows)
+    if rules == "default":
+        assert {s for r in want_rows for s in r["segments"]} >= {
+            "deal_seeker",
+            "returning_visitor",
+            "high_intent",
+            "researcher",
+            "bouncer",
+        }
+        assert any(k.endswith(":segsess:returning_visitor") for k in want_metrics["hll"])
+    counters = want_metrics["counters"]
+    assert any(":clk:pos" in k for k in counters) and any(":conv" in k for k in counters)
+    assert any(k.endswith(":bot") for k in counters) and any(k.startswith("lw:") for k in counters)
+
+
+def test_arrow_writer_replaying_a_committed_batch_writes_no_files(tmp_path: Path) -> None:
+    rows = _events(8)
+    params = lake.WriteParams(Lake.at(tmp_path), "s1", 3, False, frozenset(), None)
+    out = pa.Table.from_batches(list(arrow_sink.write_partition(_batches(rows, 10), params)))
+    assert out.column("path").to_pylist() == [None]
+    assert json.loads(out.column("metrics")[0].as_py())["counters"]
+    assert not any(tmp_path.rglob("*.parquet"))
