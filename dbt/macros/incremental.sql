@@ -1,8 +1,11 @@
 {#-
-Incremental windows. Staging reprocesses every event whose event time is at or after
+Incremental windows. Staging considers the events whose event time is at or after
 `max(event_time) already loaded - lookback_hours` (or the backfill window), so a late event within
-the lookback lands exactly where a full refresh would put it. Rows reloaded by a run carry the same
-`_loaded_at`; downstream models recompute from what those rows can change (below).
+the lookback lands exactly where a full refresh would put it. An hourly run reads only the rows of
+that window that arrived since the last run (staging_only_new in events_source.sql: lake files or
+RAW loads not loaded yet), deduplicated against the rows already loaded; a backfill reads the whole
+window. Rows a run (re)loaded carry the same `_loaded_at`; downstream models recompute from what
+those rows can change (below).
 -#}
 
 {% macro staging_window() -%}
@@ -41,9 +44,10 @@ the lookback lands exactly where a full refresh would put it. Rows reloaded by a
 {#-
 Downstream of staging, an incremental run recomputes only what the reloaded rows can change:
 * `reprocess_since()`: the earliest event time among the rows the latest staging runs reloaded
-  (S). Every event at or after S was reloaded (staging windows are "event time >= since"), and
-  nothing before S changed, so sessionisation, sessions and click chains recompute from S on
-  (int_sessionized_events, int_sessions, int_session_segments, int_click_chains).
+  (S): the new rows of an hourly run, every row of a backfill window. Nothing in staging before S
+  changed, so sessionisation, sessions and click chains recompute from S on over all the staging
+  rows at or after S (int_sessionized_events, int_sessions, int_session_segments,
+  int_click_chains).
 * `reprocess_dates()`: the days whose mart rows can differ from the previous run; the marts
   delete+insert exactly these days. See the macro for the list and why each is there.
 -#}

@@ -110,3 +110,27 @@ def next_day_warehouses(
     full = Warehouse(lake=inc.lake, db=work / "full.duckdb", work=work / "full")
     run_dbt(["run", "--full-refresh"], full.env(), full.work)
     return inc, full
+
+
+@pytest.fixture(scope="session")
+def new_batch_warehouses(
+    next_day_warehouses: tuple[Warehouse, Warehouse], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Warehouse, Warehouse]:
+    """(incremental, full refresh) after one more hourly run that reads only new lake files: the
+    next stream batch (scenario.new_batch_rows: a new hour, events hours old, duplicates of loaded
+    events) and batch 4 delivered again (its files re-written under the same names, as the
+    stream's replay of a batch does), and the same lake built from scratch."""
+    import pyarrow.parquet as pq
+
+    previous, _ = next_day_warehouses
+    work = tmp_path_factory.mktemp("dbt-new-batch")
+    inc = Warehouse(lake=work / "lake", db=work / "incremental.duckdb", work=work / "inc")
+    shutil.copytree(previous.lake, inc.lake)
+    shutil.copy(previous.db, inc.db)
+    write_lake(scenario.new_batch_rows(scenario.next_day_rows()), inc.lake, batch_id=5)
+    for path in sorted(inc.lake.rglob("*-b000000004.parquet")):
+        pq.write_table(pq.read_table(path, partitioning=None), path)
+    run_dbt(["run"], inc.env(), inc.work)
+    full = Warehouse(lake=inc.lake, db=work / "full.duckdb", work=work / "full")
+    run_dbt(["run", "--full-refresh"], full.env(), full.work)
+    return inc, full

@@ -268,3 +268,33 @@ def late_next_day_rows(next_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ),
         ]
     ) + duplicated(dups)
+
+
+def new_batch_rows(next_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The next stream batch after the next day's late rows (an hourly run reads only this batch's
+    files, plus the re-delivered batch the test writes again):
+    * a new hour: visitor G at 11:00 (direct): page view and a click on position 2 (walmart);
+    * events hours old (event time 05:00-11:00, inside the lookback; new files in hour partitions
+      that already hold loaded files): a page view of F at 07:50 (F's first session gets a fourth
+      page view) and the impression of A's 06:02 click at 06:01:50;
+    * duplicates of loaded events: F's 07:00 page view received 5 s later (the loaded copy stays)
+      and F's 07:55 page view received 1 s earlier than the loaded copy (it ranks first: it
+      replaces the loaded row, as a full refresh would keep it)."""
+    g = {"visitor": "G", "session": "SG", "page_view": "pvG"}
+    loaded = {r["event_id"]: r for r in next_day}
+    earlier = loaded[uid("page_view:f-pv2")]
+    return (
+        rows(
+            [
+                ("page_view", browser_event("page_view", "g-pv", t=at(11, day=21), **g)),
+                (
+                    "affiliate_click",
+                    click("g-1", product="p-010", position=2, merchant="walmart", t=at(11, 1, day=21), **g),
+                ),
+                ("page_view", browser_event("page_view", "f-pv-late2", t=at(7, 50, day=21), **{**F, "page_view": "pvFL2"})),
+                ("product_impression", impression("a3", product="p-006", position=1, t=at(6, 1, 50, day=21), **A3)),
+            ]
+        )
+        + duplicated([loaded[uid("page_view:f-pv")]])
+        + [{**earlier, "kafka_offset": next(_counter), "received_ms": earlier["received_ms"] - 1_000}]
+    )

@@ -166,3 +166,31 @@ def test_incremental_runs_in_the_snowflake_dialect_with_the_same_numbers(fakesno
     assert cur.execute(
         "select count(*), count(distinct event_id) from TRANSFORMED.STAGING.STG_EVENTS__CONVERSIONS"
     ).fetchall() == [(6, 6)]
+
+
+def test_hourly_run_loads_only_new_raw_rows_in_the_snowflake_dialect(fakesnow_warehouse: Fakesnow):
+    """After the incremental test: the next batch (a new hour, events hours old, duplicates of
+    loaded events) and batch 4 loaded again (a re-delivery: the same files, a new load time). Only
+    rows of loads staging has not seen are read; duplicates never double count."""
+    wh = fakesnow_warehouse
+    next_day = scenario.next_day_rows()
+    load_raw(wh.cur, scenario.new_batch_rows(next_day) + scenario.late_next_day_rows(next_day))
+    run_dbt(["run", "--target", "fakesnow"], wh.env, wh.work, timeout=240)
+    cur = wh.cur
+    sessions = cur.execute(
+        "select session_number, page_views from TRANSFORMED.INTERMEDIATE.INT_SESSIONS "
+        f"where visitor_id = '{scenario.uid('F')}' order by session_start"
+    ).fetchall()
+    assert [(int(n), int(p)) for n, p in sessions] == [(1, 4), (2, 1)]
+    for table in ("STG_EVENTS__PAGE_VIEWS", "STG_EVENTS__CONVERSIONS", "STG_EVENTS__AFFILIATE_CLICKS"):
+        counts = cur.execute(f"select count(*), count(distinct event_id) from TRANSFORMED.STAGING.{table}").fetchall()
+        assert counts[0][0] == counts[0][1], table
+    chain = cur.execute(
+        "select impression_position from TRANSFORMED.INTERMEDIATE.INT_CLICK_CHAINS "
+        f"where click_id = '{scenario.uid('click-a3')}'"
+    ).fetchall()
+    assert [int(r[0]) for r in chain] == [1]
+    conversions = cur.execute(
+        "select count(*), sum(commission_amount) from TRANSFORMED.STAGING.STG_EVENTS__CONVERSIONS"
+    ).fetchall()[0]
+    assert (int(conversions[0]), float(conversions[1])) == (6, 86.0)

@@ -29,17 +29,16 @@ renamed as (
     select
         {{ event_columns() }},
         {{ payload_columns(fields) }},
-        source_order,
-        {{ loaded_at() }} as _loaded_at
+        {{ loaded_at() }} as _loaded_at,
+        {{ source_columns() }}
     from parsed
 
 ),
 
 deduplicated as (
 
-    select * from renamed
-    {{ dedup_by_event_id() }}
+    {{ deduplicate_events('renamed') }}
 
 )
 
-select * exclude (source_order) from deduplicated
+select * exclude (_loaded_before) from deduplicated
