@@ -168,7 +168,8 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 
 VARIANTS = ("baseline", "decode_fast", "full_reference", "full_fast")
-OPTIONAL_VARIANTS = ("decode_reference", "full_fast_decode")
+# the fast decode stage cut after the JVM decode and after its Python pass (no deduplication)
+OPTIONAL_VARIANTS = ("decode_reference", "full_fast_decode", "stage_jvm", "stage_python")
 
 
 def throughput(
@@ -218,6 +219,8 @@ def throughput(
                 .load()
             )
             measure(name, counted(name, base))
+        elif name in ("stage_jvm", "stage_python"):
+            measure(name, counted(name, job.events_stream(spark, cfg, upto=name.removeprefix("stage_"))))
         elif name in ("decode_fast", "decode_reference"):
             stage_cfg = cfg.model_copy(update={"fast_path": name == "decode_fast"})
             measure(name, counted(name, job.events_stream(spark, stage_cfg)))

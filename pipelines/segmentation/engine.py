@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,16 @@ class RuleSet:
         """Names of the rules of ``scope`` whose condition holds for ``facts``, in file order."""
         return [r.name for r in self.rules if r.scope == scope and r.matches(facts)]
 
+    def fields(self, scope: str = "event") -> set[str]:
+        """Every fact path the rules of ``scope`` read."""
+        return {f for r in self.rules if r.scope == scope for f in _leaves(r.when)}
+
+    def event_paths(self) -> tuple[str, ...]:
+        """The record paths (``event.<path>``) the event-scope rules read, sorted."""
+        if not self.uses_event_payload:
+            return ()
+        return tuple(sorted({f.split(".", 1)[1] for f in self.fields("event") if f.startswith("event.")}))
+
     def describe(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -78,6 +88,19 @@ class RuleSet:
 
 
 # ---------------------------------------------------------------- evaluation
+
+
+def _leaves(cond: Mapping[str, Any]) -> Iterator[str]:
+    """The ``field`` of every comparison in a condition."""
+    for key in ("all", "any"):
+        if key in cond:
+            for c in cond[key]:
+                yield from _leaves(c)
+            return
+    if "not" in cond:
+        yield from _leaves(cond["not"])
+        return
+    yield str(cond["field"])
 
 
 def lookup(facts: Mapping[str, Any], path: str) -> Any:

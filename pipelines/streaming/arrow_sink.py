@@ -20,6 +20,7 @@ value:
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as _compute
 import pyarrow.json as pa_json
 
+from pipelines.segmentation.engine import lookup
 from pipelines.streaming import lake, metrics
 
 pc: Any = _compute  # its functions are generated at import: typed as Any for the checkers
@@ -69,18 +71,6 @@ def bot_flags(table: pa.Table, rate_bots: frozenset[tuple[str, int]]) -> tuple[p
         reasons = pc.if_else(rate, appended, reasons)
     reasons = reasons.combine_chunks() if isinstance(reasons, pa.ChunkedArray) else reasons
     return reasons, pc.not_equal(reasons, "")
-
-
-def _leaves(cond: Any) -> Iterator[str]:
-    for key in ("all", "any"):
-        if key in cond:
-            for c in cond[key]:
-                yield from _leaves(c)
-            return
-    if "not" in cond:
-        yield from _leaves(cond["not"])
-        return
-    yield str(cond["field"])
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,23 +138,40 @@ def _set_path(root: dict[str, Any], names: list[str], value: Any) -> None:
     node[names[-1]] = value
 
 
-def segment_codes(table: pa.Table, is_bot: pa.Array, segmenter: Any) -> tuple[pa.Array, list[list[str]]] | None:
+def _filled_facts(facts: pa.Array, payload: pa.Array, fact_paths: tuple[str, ...]) -> pa.Array:
+    """``facts`` with the rows the JVM did not give (the per-record decode's) taken from the payload."""
+    texts = facts.to_pylist()
+    for i in pc.indices_nonzero(pc.is_null(facts)).to_pylist():
+        text = payload[i].as_py()
+        doc = json.loads(text) if text else None
+        texts[i] = json.dumps({str(j): lookup({"e": doc}, f"e.{p}") for j, p in enumerate(fact_paths)})
+    return pa.array(texts, pa.string())
+
+
+def segment_codes(
+    table: pa.Table, is_bot: pa.Array, segmenter: Any, fact_paths: tuple[str, ...] = ()
+) -> tuple[pa.Array, list[list[str]]] | None:
     """Per row an index into the returned list of segment lists: what ``Segmenter.segments_for_row``
-    gives the row. None when the rules need the per-row path (``_payload_paths``)."""
+    gives the row. The record paths the rules read come from the ``facts`` column when the decode
+    put them there (``fact_paths``: the paths it holds), else from the payload (``_payload_paths``);
+    None when neither serves (the per-row path decides)."""
     n = table.num_rows
     if segmenter is None:
         return pa.array([0] * n, pa.int32()), [[]]
-    rules = [r for r in segmenter.rules.rules if r.scope == "event"]
-    fields = {f for r in rules for f in _leaves(r.when)}
-    paths = sorted({f.split(".", 1)[1] for f in fields if f.startswith("event.")})
-    paths = paths if segmenter.rules.uses_event_payload else []
-    event_values = _payload_paths(table.column("payload").combine_chunks(), paths)
-    if event_values is None:
-        return None
+    fields = segmenter.rules.fields("event")
+    paths = list(segmenter.rules.event_paths())
     columns: dict[str, pa.Array] = {"event_type": table.column("event_type").combine_chunks()}
     columns |= {f"x_{name}": table.column(name).combine_chunks() for name in _ENRICH if name != "is_bot"}
     columns["x_is_bot"] = is_bot
-    columns |= {f"e_{p}": v for p, v in event_values.items()}
+    from_facts = bool(paths) and set(paths) <= set(fact_paths) and "facts" in table.column_names
+    if from_facts:
+        facts = table.column("facts").combine_chunks()
+        columns["facts"] = _filled_facts(facts, table.column("payload"), fact_paths) if facts.null_count else facts
+    else:
+        event_values = _payload_paths(table.column("payload").combine_chunks(), paths)
+        if event_values is None:
+            return None
+        columns |= {f"e_{p}": v for p, v in event_values.items()}
     profiles = segmenter.profiles
     if profiles and any(f.startswith("profile.") for f in fields):
         visitor = pc.fill_null(table.column("visitor_id").combine_chunks(), "None")
@@ -183,8 +190,10 @@ def segment_codes(table: pa.Table, is_bot: pa.Array, segmenter: Any) -> tuple[pa
     lists: list[list[str]] = []
     for facts_row in picked:
         event: dict[str, Any] = {}
+        given = json.loads(facts_row["facts"]) if from_facts else {}
         for p in paths:
-            _set_path(event, p.split("."), facts_row[f"e_{p}"])
+            value = given.get(str(fact_paths.index(p))) if from_facts else facts_row[f"e_{p}"]
+            _set_path(event, p.split("."), value)
         profile_key = facts_row.get("profile")
         doc = {
             "event_type": facts_row["event_type"],
@@ -296,7 +305,7 @@ def write_partition(batches: Iterator[pa.RecordBatch], params: lake.WriteParams)
         given = pa.Table.from_batches(kept)
         reasons, is_bot = bot_flags(given, params.rate_bots)
         table = given.set_column(given.schema.get_field_index("bot_reasons"), "bot_reasons", reasons)
-        coded = segment_codes(table, is_bot, params.segmenter)
+        coded = segment_codes(table, is_bot, params.segmenter, params.fact_paths)
         if coded is None:  # the reference, per row
             yield from lake.write_partition(iter(kept), params)
             return

@@ -140,9 +140,17 @@ def present_paths(contracts: Mapping[str, EventContract]) -> dict[str, list[tupl
     return {t: [p for p in RULE_FIELDS if _has_path(c.definition, p)] for t, c in contracts.items()}
 
 
-def decode_columns(raw: DataFrame, versions: list[WriterVersion], contracts: Mapping[str, EventContract]) -> DataFrame:
+def decode_columns(
+    raw: DataFrame,
+    versions: list[WriterVersion],
+    contracts: Mapping[str, EventContract],
+    fact_paths: tuple[str, ...] = (),
+) -> DataFrame:
     """Kafka columns (value, topic, partition, offset, timestamp) → the same plus ``jvm_type``,
-    ``version_hex``, ``payload`` and one ``f_*`` column per RULE_FIELDS path."""
+    ``version_hex``, ``payload``, one ``f_*`` column per RULE_FIELDS path and ``facts``: the values
+    of ``fact_paths`` (the record paths the segmentation rules read) as a JSON object keyed by
+    each path's index, so the writer evaluates the rules per distinct facts without parsing the
+    payload (null without ``fact_paths``; a path the event type lacks is left out)."""
     value = F.col("value")
     version_hex = F.lower(F.hex(F.substring(value, 3, 16)))
     plain = (F.length(value) > HEADER_LENGTH) & (
@@ -172,6 +180,13 @@ def decode_columns(raw: DataFrame, versions: list[WriterVersion], contracts: Map
     for t in decoded:
         jvm_type = F.when(ok[t], F.lit(t)).otherwise(jvm_type)
         payload = F.when(ok[t], F.to_json(F.col(f"rec_{t}"), {"ignoreNullFields": "false"})).otherwise(payload)
+    facts: Any = F.lit(None).cast("string")
+    if fact_paths:
+        for t in decoded:
+            mine = [(i, p) for i, p in enumerate(fact_paths) if _has_path(contracts[t].definition, tuple(p.split(".")))]
+            doc = F.struct(*[F.col(f"rec_{t}." + p).alias(str(i)) for i, p in mine]) if mine else None
+            text = F.to_json(doc, {"ignoreNullFields": "false"}) if doc is not None else F.lit("{}")
+            facts = F.when(ok[t], text).otherwise(facts)
     paths = present_paths({t: contracts[t] for t in decoded})
     fields = []
     for path in RULE_FIELDS:
@@ -190,5 +205,6 @@ def decode_columns(raw: DataFrame, versions: list[WriterVersion], contracts: Map
         jvm_type.alias("jvm_type"),
         "version_hex",
         payload.alias("payload"),
+        facts.alias("facts"),
         *fields,
     )

@@ -213,6 +213,7 @@ def _valid_events(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         "product_id": _col(batch, "product_id"),
         "position": _col(batch, "position"),
         "payload": batch.column("payload"),
+        "facts": batch.column("facts"),
         "dlq_reason": nulls_s,
         "dlq_detail": nulls_s,
         "raw": pa.nulls(n, pa.binary()),

@@ -106,7 +106,21 @@ def dead_letter_version(cfg: StreamConfig) -> uuid.UUID:
     return uuid.UUID(resp["SchemaVersionId"])
 
 
-def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
+def rule_fact_paths(cfg: StreamConfig) -> tuple[str, ...]:
+    """The record paths the segmentation rules read now: the fast path's decode puts their values
+    in each row's ``facts`` (``decode.decode_columns``)."""
+    if cfg.rules_file is None or not cfg.fast_path:
+        return ()
+    from pipelines.segmentation.engine import load_rules
+
+    return load_rules(cfg.rules_file).event_paths()
+
+
+def events_stream(
+    spark: SparkSession, cfg: StreamConfig, upto: str = "dedup", fact_paths: tuple[str, ...] | None = None
+) -> DataFrame:
+    """The stream's rows as the writer gets them; ``upto`` stops earlier for the benchmark's stage
+    breakdown: ``jvm`` (after the JVM decode, fast path), ``python`` (after the decode's Python pass)."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", cfg.kafka_bootstrap)
@@ -129,7 +143,9 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
     if cfg.fast_path:
         from pipelines.streaming.fast import decode_fast_batches
 
-        staged, versions = jvm_decode(raw, cfg)
+        staged, versions = jvm_decode(raw, cfg, rule_fact_paths(cfg) if fact_paths is None else fact_paths)
+        if upto == "jvm":
+            return staged
         params = replace(params, jvm_versions=frozenset(str(v.version_id) for v in versions))
         decoded = staged.mapInArrow(partial(decode_fast_batches, params=params), OUTPUT_DDL)
     elif cfg.jvm_decode:
@@ -138,12 +154,14 @@ def events_stream(spark: SparkSession, cfg: StreamConfig) -> DataFrame:
         decoded = staged.mapInArrow(partial(decode_jvm_batches, params=params), OUTPUT_DDL)
     else:
         decoded = raw.mapInArrow(partial(decode_batches, params=params), OUTPUT_DDL)
+    if upto == "python":
+        return decoded
     return decoded.withWatermark("wm_ts", f"{cfg.dedup_window_minutes} minutes").dropDuplicatesWithinWatermark(
         ["dedup_key"]
     )
 
 
-def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> tuple[DataFrame, list[Any]]:
+def jvm_decode(raw: DataFrame, cfg: StreamConfig, fact_paths: tuple[str, ...] = ()) -> tuple[DataFrame, list[Any]]:
     """Kafka records decoded by Spark's from_avro with every writer schema version registered now
     (``decode.py``); records of versions registered later take the codec's path in Python."""
     from pipelines.contracts.registry import glue_client
@@ -153,13 +171,13 @@ def jvm_decode(raw: DataFrame, cfg: StreamConfig) -> tuple[DataFrame, list[Any]]
     contracts = {t: c for t, c in load_contracts().items() if t != "dead_letter"}
     versions = registered_versions(glue_client(cfg.glue_endpoint), cfg.registry_name, contracts)
     log("stream_decoder", jvm_versions={str(v.version_id): v.event_type for v in versions})
-    return decode_columns(raw, versions, contracts), versions
+    return decode_columns(raw, versions, contracts, fact_paths), versions
 
 
 class BatchWriter:
     """foreachBatch sink; every step is idempotent per (stream id, batch id)."""
 
-    def __init__(self, cfg: StreamConfig, sid: str, hook: Hook | None = None) -> None:
+    def __init__(self, cfg: StreamConfig, sid: str, hook: Hook | None = None, fact_paths: tuple[str, ...] = ()) -> None:
         import redis
 
         self.cfg = cfg
@@ -168,6 +186,8 @@ class BatchWriter:
         self.redis = redis.Redis.from_url(cfg.redis_url)
         self._dlq_version: uuid.UUID | None = None
         self.new_versions: set[str] = set()
+        self.fact_paths = fact_paths
+        self.stale_facts = False  # the rules read record paths the plan's ``facts`` lack (``run`` restarts)
         self._codec: Any = None
         self._segmenter: Any = None
         self._profiles: Any = None
@@ -179,6 +199,16 @@ class BatchWriter:
         if found - self.new_versions:
             self.new_versions |= found
             log("stream_decoder_stale", batch_id=batch_id, new_versions=sorted(found))
+
+    def _note_rule_paths(self, segmenter: Any, batch_id: int) -> None:
+        """Rules changed to read record paths the decode does not extract: the writer parses them
+        from the payload meanwhile, and the job restarts the query with a plan that has them."""
+        if segmenter is None or not self.cfg.fast_path or self.stale_facts:
+            return
+        missing = set(segmenter.rules.event_paths()) - set(self.fact_paths)
+        if missing:
+            self.stale_facts = True
+            log("stream_rule_paths_stale", batch_id=batch_id, paths=sorted(missing))
 
     def _step(self, name: str, batch_id: int) -> None:
         if self.hook is not None:
@@ -206,6 +236,8 @@ class BatchWriter:
             if cfg.fast_path and cfg.spark_sinks:
                 self._fast(batch, batch_id, events, counts, dead, t0)
                 return
+            steps = {"side": round(time.monotonic() - t0, 3)}
+            t = time.monotonic()
             rate_bots = frozenset(
                 (r["session_id"], r["minute"])
                 for r in events.where(F.col("session_id").isNotNull())
@@ -214,13 +246,18 @@ class BatchWriter:
                 .where(F.col("count") > cfg.bot_events_per_minute)
                 .collect()
             )
+            steps["rate"] = round(time.monotonic() - t, 3)
             commit, committed_doc = self._lake_attempt(batch_id)
             committed = committed_doc is not None
             acc = metrics.Accumulator()
+            t = time.monotonic()
             segmenter = self.segmenter()
             if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
                 segmenter = self._session_segments(events, segmenter, acc, batch_id)
-            params = lake.WriteParams(lake_fs, self.sid, batch_id, not committed, rate_bots, segmenter)
+            steps["sessions"] = round(time.monotonic() - t, 3)
+            t = time.monotonic()
+            self._note_rule_paths(segmenter, batch_id)
+            params = lake.WriteParams(lake_fs, self.sid, batch_id, not committed, rate_bots, segmenter, self.fact_paths)
             # the default (fast path) writes with whole Arrow columns; the reference per row
             body = arrow_sink.write_partition if cfg.fast_path else lake.write_partition
             results = events.mapInArrow(partial(body, params=params), lake.RESULT_DDL).collect()
@@ -236,8 +273,9 @@ class BatchWriter:
                 written = sum(files.values())
                 self._step("lake_written", batch_id)
                 lake_fs.write_json(commit, {"batch_id": batch_id, "rows": written, "files": files})
+            steps["write"] = round(time.monotonic() - t, 3)
             self._step("lake_committed", batch_id)
-            self._finish(batch_id, counts, dead, written, acc, committed, t0)
+            self._finish(batch_id, counts, dead, written, acc, committed, t0, steps)
         finally:
             batch.unpersist()
 
@@ -479,12 +517,13 @@ def run(spark: SparkSession, cfg: StreamConfig, poll_seconds: int = 5) -> None:
     reads the registry and decodes them in the JVM (the checkpoint carries on)."""
     while True:
         query, writer = start_with_writer(spark, cfg)
-        while query.isActive and not writer.new_versions:
+        while query.isActive and not writer.new_versions and not writer.stale_facts:
             query.awaitTermination(poll_seconds)
-        if not writer.new_versions or cfg.available_now:
+        if not (writer.new_versions or writer.stale_facts) or cfg.available_now:
             query.awaitTermination()
             return
-        log("stream_restart", reason="new schema versions", new_versions=sorted(writer.new_versions))
+        reason = "new schema versions" if writer.new_versions else "rules read new record paths"
+        log("stream_restart", reason=reason, new_versions=sorted(writer.new_versions))
         query.stop()
 
 
@@ -492,9 +531,10 @@ def start_with_writer(
     spark: SparkSession, cfg: StreamConfig, hook: Hook | None = None
 ) -> tuple[StreamingQuery, BatchWriter]:
     sid = stream_id(cfg.checkpoint_dir)
-    writer = BatchWriter(cfg, sid, hook)
+    fact_paths = rule_fact_paths(cfg)
+    writer = BatchWriter(cfg, sid, hook, fact_paths)
     ws = (
-        events_stream(spark, cfg)
+        events_stream(spark, cfg, fact_paths=fact_paths)
         .writeStream.queryName(cfg.query_name)
         .option("checkpointLocation", cfg.checkpoint_dir)
         .foreachBatch(writer)

@@ -56,6 +56,7 @@ class WriteParams:
     write_files: bool
     rate_bots: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     segmenter: Any = None  # pipelines.segmentation.engine.Segmenter | None
+    fact_paths: tuple[str, ...] = ()  # the record paths the decode put in each row's ``facts``
 
 
 def batch_prefix(stream_id: str, batch_id: int) -> str:

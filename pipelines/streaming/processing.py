@@ -54,6 +54,7 @@ OUTPUT_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("product_id", pa.string(), "string"),
     ("position", pa.int32(), "int"),
     ("payload", pa.string(), "string"),
+    ("facts", pa.string(), "string"),  # the segmentation rules' record paths (decode.decode_columns)
     ("dlq_reason", pa.string(), "string"),
     ("dlq_detail", pa.string(), "string"),
     ("raw", pa.binary(), "binary"),
@@ -210,7 +211,7 @@ def jvm_row_results(
     the codec met that the plan lacks are counted in ``new_versions``."""
     codec = None
     # the record bytes and the JVM's JSON stay in Arrow: only the rule fields become Python
-    cols = {n: batch.column(n).to_pylist() for n in batch.schema.names if n not in ("value", "payload")}
+    cols = {n: batch.column(n).to_pylist() for n in batch.schema.names if n not in ("value", "payload", "facts")}
     values = batch.column("value")
     results: list[tuple[str, dict[str, Any], str | None]] = []
     for i, event_type in enumerate(cols["jvm_type"]):

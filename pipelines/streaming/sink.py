@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -54,18 +53,6 @@ def with_bot_flags(events: DataFrame, events_per_minute: int) -> DataFrame:
         .withColumn("is_bot", F.col("bot_reasons") != "")
         .drop("_rate")
     )
-
-
-def _leaves(cond: Mapping[str, Any]) -> Iterator[str]:
-    for key in ("all", "any"):
-        if key in cond:
-            for c in cond[key]:
-                yield from _leaves(c)
-            return
-    if "not" in cond:
-        yield from _leaves(cond["not"])
-        return
-    yield str(cond["field"])
 
 
 def _set_path(root: dict[str, Any], path: list[str], value: Any) -> None:
@@ -164,13 +151,8 @@ def with_segments(spark: SparkSession, events: DataFrame, segmenter: Any) -> tup
     empty = F.array().cast("array<string>")
     if segmenter is None:
         return events.withColumn("segments", empty), []
-    rules = [r for r in segmenter.rules.rules if r.scope == "event"]
-    fields = sorted({f for r in rules for f in _leaves(r.when)})
-    event_paths = (
-        sorted({f.split(".", 1)[1] for f in fields if f.startswith("event.")}, key=lambda p: -p.count("."))
-        if segmenter.rules.uses_event_payload
-        else []
-    )
+    fields = sorted(segmenter.rules.fields("event"))
+    event_paths = sorted(segmenter.rules.event_paths(), key=lambda p: -p.count("."))
     uses_profile = any(f.startswith("profile.") for f in fields) and bool(segmenter.profiles)
     facts: dict[str, Column] = {"event_type": F.col("event_type")}
     facts |= {f"x_{name}": F.col(name) for name in _ENRICH}

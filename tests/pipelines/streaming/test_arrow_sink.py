@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.contracts.samples import generate
-from pipelines.segmentation.engine import Segmenter, load_rules, parse_rules
+from pipelines.segmentation.engine import Segmenter, load_rules, lookup, parse_rules
 from pipelines.streaming import arrow_sink, lake
 from pipelines.streaming.lakefs import Lake
 from pipelines.streaming.processing import OUTPUT_ARROW_SCHEMA, process_decoded
@@ -44,8 +44,10 @@ def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pylist([{f.name: r.get(f.name) for f in schema} for r in chunk], schema=schema)
 
 
-def _run(body: Any, rows: list[dict[str, Any]], root: Path, segmenter: Any, rate_bots: frozenset) -> tuple[Any, Any]:
-    params = lake.WriteParams(Lake.at(root), "s1", 7, True, rate_bots, segmenter)
+def _run(
+    body: Any, rows: list[dict[str, Any]], root: Path, segmenter: Any, rate_bots: frozenset, fact_paths: tuple = ()
+) -> tuple[Any, Any]:
+    params = lake.WriteParams(Lake.at(root), "s1", 7, True, rate_bots, segmenter, fact_paths)
     out = pa.Table.from_batches(list(body(_batches(rows, 50), params)))
     metrics_json = [m for m in out.column("metrics").to_pylist() if m is not None]
     assert len(metrics_json) == 1
@@ -56,14 +58,29 @@ def _run(body: Any, rows: list[dict[str, Any]], root: Path, segmenter: Any, rate
     return json.loads(metrics_json[0]), lake_rows
 
 
-@pytest.mark.parametrize("rules", ["default", "none", "record_path"])
-def test_arrow_writer_gives_the_reference_rows_and_metrics(tmp_path: Path, rules: str) -> None:
+def _with_facts(rows: list[dict[str, Any]], paths: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows as the fast decode gives them: the rules' record paths as ``facts`` (JSON keyed by the
+    path's index, a path the type lacks left out); every third row without (a per-record decode's)."""
+    out = []
+    for i, row in enumerate(rows):
+        record = json.loads(row["payload"])
+        facts = {str(j): lookup({"e": record}, f"e.{p}") for j, p in enumerate(paths)}
+        facts = {k: v for k, v in facts.items() if v is not None or i % 2}  # "absent" and null alike
+        out.append({**row, "facts": None if i % 3 == 0 else json.dumps(facts)})
+    return out
+
+
+@pytest.mark.parametrize("rules", ["default", "default_facts", "none", "record_path"])
+def test_arrow_writer_gives_the_reference_rows_and_metrics(
+    tmp_path: Path, rules: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = _events()
     sessions = sorted({r["session_id"] for r in rows if r["session_id"]})
     visitors = sorted({r["visitor_id"] for r in rows if r["visitor_id"]})
     rate_bots = frozenset((r["session_id"], r["minute"]) for r in rows[5:60:7] if r["session_id"])
     segmenter = None
-    if rules == "default":
+    fact_paths: tuple[str, ...] = ()
+    if rules.startswith("default"):
         profiles = {v: {"visitor_id": v, "lifetime_orders": i % 3} for i, v in enumerate(visitors[:10])}
         segmenter = Segmenter(
             load_rules(RULES), profiles, {s: ("researcher",) if i % 2 else ("bouncer", "deal_seeker")
@@ -71,6 +88,10 @@ def test_arrow_writer_gives_the_reference_rows_and_metrics(tmp_path: Path, rules
         )  # fmt: skip
         table = pa.Table.from_batches(list(_batches(rows, 500)))
         assert arrow_sink.segment_codes(table, pa.array([False] * len(rows)), segmenter) is not None  # no fallback
+        if rules == "default_facts":  # the decode's facts carry the paths (and one the rules do not read)
+            fact_paths = ("context.page_title", *load_rules(RULES).event_paths())
+            rows = _with_facts(rows, fact_paths)
+            monkeypatch.setattr(arrow_sink, "_payload_paths", lambda *_: pytest.fail("the payload was parsed"))
     elif rules == "record_path":  # a whole record named: the per-row path decides
         segmenter = Segmenter(
             parse_rules(
@@ -85,13 +106,13 @@ def test_arrow_writer_gives_the_reference_rows_and_metrics(tmp_path: Path, rules
             is None
         )
     want_metrics, want_rows = _run(lake.write_partition, rows, tmp_path / "reference", segmenter, rate_bots)
-    got_metrics, got_rows = _run(arrow_sink.write_partition, rows, tmp_path / "arrow", segmenter, rate_bots)
+    got_metrics, got_rows = _run(arrow_sink.write_partition, rows, tmp_path / "arrow", segmenter, rate_bots, fact_paths)
     assert got_rows == want_rows
     assert got_metrics == want_metrics
     # the workload exercises what it should
     assert any(r["is_bot"] and "rate" in r["bot_reasons"] for r in want_rows)
     assert any(r["bot_reasons"] == "ua_crawler" for r in want_rows)
-    if rules == "default":
+    if rules.startswith("default"):
         assert {s for r in want_rows for s in r["segments"]} >= {
             "deal_seeker",
             "returning_visitor",
@@ -101,8 +122,10 @@ def test_arrow_writer_gives_the_reference_rows_and_metrics(tmp_path: Path, rules
         }
         assert any(k.endswith(":segsess:returning_visitor") for k in want_metrics["hll"])
     counters = want_metrics["counters"]
-    assert any(":clk:pos" in k for k in counters) and any(":conv" in k for k in counters)
-    assert any(k.endswith(":bot") for k in counters) and any(k.startswith("lw:") for k in counters)
+    assert any(":clk:pos" in k for k in counters)
+    assert any(":conv" in k for k in counters)
+    assert any(k.endswith(":bot") for k in counters)
+    assert any(k.startswith("lw:") for k in counters)
 
 
 def test_arrow_writer_replaying_a_committed_batch_writes_no_files(tmp_path: Path) -> None:
