@@ -51,18 +51,21 @@ full load (every file), else a list of (path, relative path, version) of the fil
     {%- set paths = run_query(listing).columns[0].values() -%}
     {%- if paths | length == 0 -%}{{ return([]) }}{%- endif -%}
     {%- set versions -%}
-        select filename, regexp_extract(filename, 'event_type=.*$') as relative,
-            strftime(make_timestamp(epoch_us(last_modified)), '%Y-%m-%d %H:%M:%S.%f') as version
-        from read_blob([{% for p in paths %}'{{ p }}'{{ ', ' if not loop.last }}{% endfor %}]) as listed
-        {%- if only_new %}
-        where not exists (
-            select 1 from {{ this }} as loaded
-            where loaded.event_time >= cast('{{ since }}' as timestamp)
-                and loaded._source_file = regexp_extract(listed.filename, 'event_type=.*$')
-                and loaded._source_version = make_timestamp(epoch_us(listed.last_modified))
+        with listed as (
+            select filename, regexp_extract(filename, 'event_type=.*$') as relative,
+                make_timestamp(epoch_us(last_modified)) as version
+            from read_blob([{% for p in paths %}'{{ p }}'{{ ', ' if not loop.last }}{% endfor %}])
         )
+        select listed.filename, listed.relative, strftime(listed.version, '%Y-%m-%d %H:%M:%S.%f')
+        from listed
+        {%- if only_new %}
+        left join (
+            select distinct _source_file, _source_version from {{ this }}
+            where event_time >= cast('{{ since }}' as timestamp)
+        ) as loaded on loaded._source_file = listed.relative and loaded._source_version = listed.version
+        where loaded._source_file is null
         {%- endif %}
-        order by filename
+        order by listed.filename
     {%- endset -%}
     {%- set files = [] -%}
     {%- for row in run_query(versions) -%}{%- do files.append((row[0], row[1], row[2])) -%}{%- endfor -%}
@@ -270,10 +273,19 @@ the model to drop.
     {%- if execute and staging_only_new() %}
     select * from (
         select *, 0 as _loaded_before from {{ rows }}
-        union all
-        select *, 1 as _loaded_before from {{ this }} where event_id in (select event_id from {{ rows }})
-    ) as candidates
-    qualify row_number() over (partition by event_id order by {{ order }}, _loaded_before desc) = 1 and _loaded_before = 0
+        qualify row_number() over (partition by event_id order by {{ order }}) = 1
+    ) as first_new
+    where event_id in (
+        {#- only the ranking columns of the loaded copies: reading their whole rows cost ~1 s at 10M events #}
+        select event_id from (
+            select event_id, received_at, _source_order, 0 as _loaded_before from {{ rows }}
+            union all
+            select event_id, received_at, _source_order, 1 as _loaded_before from {{ this }}
+            where event_id in (select event_id from {{ rows }})
+        ) as copies
+        qualify row_number() over (partition by event_id order by {{ order }}, _loaded_before desc) = 1
+            and _loaded_before = 0
+    )
     {%- else %}
     select *, 0 as _loaded_before from {{ rows }}
     qualify row_number() over (partition by event_id order by {{ order }}) = 1
