@@ -56,7 +56,9 @@ first_clicks as (
 
 first_impressions as (
 
-    select * from impressions
+    -- only the columns used: the impression ids are searched over all impressions (an impression
+    -- can be older than S, or dated after its click by a device clock), so the scan is the cost
+    select impression_id, event_id, event_time, position from impressions
     {%- if since is not none %}
     where impression_id in (select impression_id from first_clicks)
     {%- endif %}

@@ -13,6 +13,9 @@
 with
 
 sessions as (select * from {{ ref('int_sessions') }} where not is_bot),
+-- the sessions of the page views and clicks of the rebuilt days: each ends at or after its events
+-- (conversions reach their click's session, which can be older: they join all sessions)
+day_sessions as (select * from sessions where {{ dates_from_filter(dates, 'session_end') }}),
 sessionized as (
 
     select event_id, session_key from {{ ref('int_sessionized_events') }}
@@ -30,7 +33,7 @@ page_view_facts as (
         1 as page_views, 0 as clicks, 0 as conversions, 0.0 as revenue, 0.0 as commission
     from {{ ref('stg_events__page_views') }} as pv
     inner join sessionized on pv.event_id = sessionized.event_id
-    inner join sessions as s on sessionized.session_key = s.session_key
+    inner join day_sessions as s on sessionized.session_key = s.session_key
     where {{ date_window_filter(dates, 'pv.event_date') }}
 
 ),
@@ -42,7 +45,7 @@ click_facts as (
         s.geo_country, c.merchant, cast(c.position as varchar) as position,
         0 as page_views, 1 as clicks, 0 as conversions, 0.0 as revenue, 0.0 as commission
     from clicks as c
-    inner join sessions as s on c.session_key = s.session_key
+    inner join day_sessions as s on c.session_key = s.session_key
     where {{ date_window_filter(dates, 'c.click_date') }}
 
 ),
@@ -90,7 +93,9 @@ by_dimension as (
     select facts.activity_date, 'segment' as dimension, coalesce(segments.segment, '(none)') as dimension_value,
         {{ metrics }}
     from facts
-    left join segments on facts.session_key = segments.session_key
+    left join (
+        select * from segments where session_key in (select session_key from facts)
+    ) as segments on facts.session_key = segments.session_key
     group by 1, 2, 3
 
 ),
