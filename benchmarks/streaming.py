@@ -169,7 +169,15 @@ def _batch_rates(progress: list[dict[str, Any]]) -> list[tuple[int, float]]:
 
 VARIANTS = ("baseline", "decode_fast", "full_reference", "full_fast")
 # the fast decode stage cut after the JVM decode and after its Python pass (no deduplication)
-OPTIONAL_VARIANTS = ("decode_reference", "full_fast_decode", "stage_jvm", "stage_python")
+# and the decode stage whose micro-batch is first cached (persist) or locally checkpointed, as a writer holds it
+OPTIONAL_VARIANTS = (
+    "decode_reference",
+    "full_fast_decode",
+    "stage_jvm",
+    "stage_python",
+    "decode_cached",
+    "decode_checkpointed",
+)
 
 
 def throughput(
@@ -199,11 +207,18 @@ def throughput(
         results[name] = _batch_rates(q.recentProgress)  # type: ignore[arg-type]
         print(f"batch {batch}: {name} {results[name]} (cpu {cpu[name]:.1f}s; load {os.getloadavg()})", flush=True)
 
-    def counted(name: str, df: DataFrame) -> Any:
+    def cached_count(df: DataFrame, _batch_id: int) -> None:
+        df.persist().count()
+        df.unpersist()
+
+    def checkpointed_count(df: DataFrame, _batch_id: int) -> None:
+        df.localCheckpoint().count()
+
+    def counted(name: str, df: DataFrame, body: Any = count_only) -> Any:
         return lambda: (
             df.writeStream.trigger(availableNow=True)
             .option("checkpointLocation", str(tmp / f"{name}-{batch}-ckpt"))
-            .foreachBatch(count_only)
+            .foreachBatch(body)
             .start()
         )
 
@@ -221,6 +236,9 @@ def throughput(
             measure(name, counted(name, base))
         elif name in ("stage_jvm", "stage_python"):
             measure(name, counted(name, job.events_stream(spark, cfg, upto=name.removeprefix("stage_"))))
+        elif name in ("decode_cached", "decode_checkpointed"):
+            body = cached_count if name == "decode_cached" else checkpointed_count
+            measure(name, counted(name, job.events_stream(spark, cfg), body))
         elif name in ("decode_fast", "decode_reference"):
             stage_cfg = cfg.model_copy(update={"fast_path": name == "decode_fast"})
             measure(name, counted(name, job.events_stream(spark, stage_cfg)))

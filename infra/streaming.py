@@ -100,6 +100,9 @@ class Streaming(PlatformComponent):
                     "spark.sql.streaming.stateStore.providerClass": (
                         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
                     ),
+                    # as pipelines/streaming/job.build_spark sets them (the deduplication's cost per event)
+                    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+                    "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
                 },
                 "restartPolicy": {
                     "type": "Always",

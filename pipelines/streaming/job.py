@@ -75,9 +75,16 @@ def build_spark(cfg: StreamConfig, app_name: str = "affiliate-analytics-stream")
         .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
     )
     if cfg.rocksdb_state_store:
-        builder = builder.config(
-            "spark.sql.streaming.stateStore.providerClass",
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        builder = (
+            builder.config(
+                "spark.sql.streaming.stateStore.providerClass",
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+            )
+            # the deduplication's state: a commit writes a changelog of the batch's keys instead of
+            # a RocksDB snapshot, and a put is not preceded by a get to keep a row count (only the
+            # numTotalStateRows metric is lost). Measured: the decode stage 73 → 40 CPU µs/event.
+            .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+            .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
@@ -174,6 +181,15 @@ def jvm_decode(raw: DataFrame, cfg: StreamConfig, fact_paths: tuple[str, ...] = 
     return decode_columns(raw, versions, contracts, fact_paths), versions
 
 
+def release(held: DataFrame) -> None:
+    """Drop a local checkpoint's blocks now (the context cleaner would only when the driver's GC
+    collects the RDD; a micro-batch is hundreds of MB)."""
+    jdf: Any = held._jdf
+    plan = jdf.queryExecution().logical()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
+
+
 class BatchWriter:
     """foreachBatch sink; every step is idempotent per (stream id, batch id)."""
 
@@ -226,7 +242,9 @@ class BatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         t0 = time.monotonic()
         cfg, lake_fs = self.cfg, self.cfg.lake
-        batch = batch.persist()
+        # the batch computed once (Kafka, decode, deduplication) and held as rows for the writer's
+        # few jobs: a local checkpoint, measured cheaper than persist()'s columnar cache
+        batch = batch.localCheckpoint(eager=True)
         try:
             side = batch.where(F.col("kind") != "event").collect()
             counts = [json.loads(r["counts"]) for r in side if r["kind"] == "count"]
@@ -277,7 +295,7 @@ class BatchWriter:
             self._step("lake_committed", batch_id)
             self._finish(batch_id, counts, dead, written, acc, committed, t0, steps)
         finally:
-            batch.unpersist()
+            release(batch)
 
     def _lake_attempt(self, batch_id: int) -> tuple[str, dict[str, Any] | None]:
         """The batch's lake commit path and its commit document when an earlier attempt committed
@@ -321,7 +339,7 @@ class BatchWriter:
         t = lap("sessions", t)
         rows, cached = sink.with_segments(batch.sparkSession, flagged, segmenter)
         if cached:
-            batch.unpersist()  # the segments' cache holds the events now: one copy of the batch in memory
+            release(batch)  # the segments' cache holds the events now: one copy of the batch in memory
         t = lap("segments", t)
         try:
             acc_rows = sink.accumulate(rows)
@@ -417,26 +435,33 @@ class BatchWriter:
         aggs = [F.count(F.lit(1)).alias("events")] + [
             F.sum(F.when(F.col("event_type") == t, 1).otherwise(0)).alias(name) for name, t in kinds.items()
         ]
-        rows = events.where(F.col("session_id").isNotNull()).groupBy("session_id").agg(*aggs).collect()
-        if not rows:
+        table = events.where(F.col("session_id").isNotNull()).groupBy("session_id").agg(*aggs).toArrow()
+        if table.num_rows == 0:
             return segmenter
+        sessions = table.column("session_id").to_pylist()
+        batch_counts = {k: table.column(k).to_pylist() for k in SESSION_COUNTERS}
         prefix = self.cfg.redis_prefix
         already = bool(self.redis.exists(f"{prefix}:batch:{self.sid}:{batch_id}"))
         pipe = self.redis.pipeline(transaction=False)
-        for r in rows:
-            pipe.hgetall(f"{prefix}:sess:{r['session_id']}")
+        for sid in sessions:
+            pipe.hgetall(f"{prefix}:sess:{sid}")
         stored = pipe.execute()
         assigned: dict[str, tuple[str, ...]] = {}
-        for r, state in zip(rows, stored, strict=True):
+        evaluated: dict[tuple[int, ...], tuple[str, ...]] = {}  # the rules once per distinct counters
+        for i, (sid, state) in enumerate(zip(sessions, stored, strict=True)):
             counters = {k: int(state.get(k.encode(), 0)) for k in SESSION_COUNTERS}
             if not already:
                 for k in SESSION_COUNTERS:
-                    counters[k] += int(r[k] or 0)
-                    if r[k]:
-                        acc.counters[f"sess:{r['session_id']}"][k] += int(r[k])
-            segs = segmenter.rules.evaluate({"session": counters}, "session")
+                    n = int(batch_counts[k][i] or 0)
+                    counters[k] += n
+                    if n:
+                        acc.counters[f"sess:{sid}"][k] += n
+            key = tuple(counters[k] for k in SESSION_COUNTERS)
+            segs = evaluated.get(key)
+            if segs is None:
+                segs = evaluated[key] = tuple(segmenter.rules.evaluate({"session": counters}, "session"))
             if segs:
-                assigned[r["session_id"]] = tuple(segs)
+                assigned[sid] = segs
         return replace(segmenter, session_segments=assigned)
 
     @staticmethod
