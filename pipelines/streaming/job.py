@@ -181,15 +181,6 @@ def jvm_decode(raw: DataFrame, cfg: StreamConfig, fact_paths: tuple[str, ...] = 
     return decode_columns(raw, versions, contracts, fact_paths), versions
 
 
-def release(held: DataFrame) -> None:
-    """Drop a local checkpoint's blocks now (the context cleaner would only when the driver's GC
-    collects the RDD; a micro-batch is hundreds of MB)."""
-    jdf: Any = held._jdf
-    plan = jdf.queryExecution().logical()
-    if plan.getClass().getSimpleName() == "LogicalRDD":
-        plan.rdd().unpersist(False)
-
-
 class BatchWriter:
     """foreachBatch sink; every step is idempotent per (stream id, batch id)."""
 
@@ -242,9 +233,7 @@ class BatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         t0 = time.monotonic()
         cfg, lake_fs = self.cfg, self.cfg.lake
-        # the batch computed once (Kafka, decode, deduplication) and held as rows for the writer's
-        # few jobs: a local checkpoint, measured cheaper than persist()'s columnar cache
-        batch = batch.localCheckpoint(eager=True)
+        batch = batch.persist()
         try:
             side = batch.where(F.col("kind") != "event").collect()
             counts = [json.loads(r["counts"]) for r in side if r["kind"] == "count"]
@@ -295,7 +284,7 @@ class BatchWriter:
             self._step("lake_committed", batch_id)
             self._finish(batch_id, counts, dead, written, acc, committed, t0, steps)
         finally:
-            release(batch)
+            batch.unpersist()
 
     def _lake_attempt(self, batch_id: int) -> tuple[str, dict[str, Any] | None]:
         """The batch's lake commit path and its commit document when an earlier attempt committed
@@ -339,7 +328,7 @@ class BatchWriter:
         t = lap("sessions", t)
         rows, cached = sink.with_segments(batch.sparkSession, flagged, segmenter)
         if cached:
-            release(batch)  # the segments' cache holds the events now: one copy of the batch in memory
+            batch.unpersist()  # the segments' cache holds the events now: one copy of the batch in memory
         t = lap("segments", t)
         try:
             acc_rows = sink.accumulate(rows)

@@ -148,7 +148,7 @@ def _accepts(module_name: str, args: list[str], monkeypatch: pytest.MonkeyPatch)
     spec = importlib.util.find_spec(module_name)
     assert spec is not None, f"module {module_name} not found"
     module: Any = importlib.import_module(module_name)
-    if not hasattr(module, "main"):
+    if not callable(getattr(module, "main", None)):  # a package (its ``main`` may be a submodule): its __main__
         module = importlib.import_module(f"{module_name}.__main__")
     source = Path(module.__file__).read_text()
     if "argparse" not in source:
