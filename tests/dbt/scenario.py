@@ -291,7 +291,10 @@ def new_batch_rows(next_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "affiliate_click",
                     click("g-1", product="p-010", position=2, merchant="walmart", t=at(11, 1, day=21), **g),
                 ),
-                ("page_view", browser_event("page_view", "f-pv-late2", t=at(7, 50, day=21), **{**F, "page_view": "pvFL2"})),
+                (
+                    "page_view",
+                    browser_event("page_view", "f-pv-late2", t=at(7, 50, day=21), **{**F, "page_view": "pvFL2"}),
+                ),
                 ("product_impression", impression("a3", product="p-006", position=1, t=at(6, 1, 50, day=21), **A3)),
             ]
         )

@@ -162,5 +162,5 @@ def test_duplicates_in_a_new_batch_never_double_count(new_batch_warehouses: tupl
         f"where visitor_id = '{uid('F')}' order by session_start"
     ) == [(1, 4), (2, 1)]
     assert inc.query(
-        "select impression_position from intermediate.int_click_chains " f"where click_id = '{uid('click-a3')}'"
+        f"select impression_position from intermediate.int_click_chains where click_id = '{uid('click-a3')}'"
     ) == [(1,)]
