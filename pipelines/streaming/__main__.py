@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "--spark-sinks",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="with the fast path: bot flags, segments, metrics and the lake as Spark jobs (default: per-row Python)",
+        help="with the fast path: bot flags, segments, metrics and the lake as Spark jobs (default: Arrow columns in the Python tasks)",
     )
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k != "command"}

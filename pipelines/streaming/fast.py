@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as _compute
 
 from pipelines.streaming import enrichment, validation
+from pipelines.streaming.arrow_sink import first_rows, row_key
 from pipelines.streaming.processing import (
     _DUMPS,
     _UNDECODED,
@@ -116,15 +117,6 @@ def _map_distinct(values: pa.Array, fn: Callable[[Any], Any], out_type: pa.DataT
     return mapped.take(encoded.indices)
 
 
-def _key(*columns: pa.Array) -> pa.Array:
-    """One string per row identifying the tuple of ``columns`` (nulls distinct from any string)."""
-    parts = []
-    for c in columns:
-        s = c if pa.types.is_string(c.type) else pc.cast(c, pa.string())
-        parts.append(pc.if_else(pc.is_valid(s), pc.binary_join_element_wise("v", s, ""), "n"))
-    return pc.binary_join_element_wise(*parts, "\x1f")
-
-
 def _valid_events(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     """OUTPUT columns of rows ``valid_mask`` vouched for (``batch`` holds only those)."""
     n = batch.num_rows
@@ -170,11 +162,8 @@ def _valid_events(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         _col(batch, "context", "referrer"),
         _col(batch, "context", "page_url"),
     ]
-    combos = _key(*channel_cols, has_click).dictionary_encode()
-    firsts: dict[int, int] = {}
-    for i, code in enumerate(combos.indices.to_pylist()):
-        firsts.setdefault(code, i)
-    rows = [firsts[c] for c in range(len(combos.dictionary))]
+    combos = row_key(*channel_cols, has_click).dictionary_encode()
+    rows = first_rows(combos.indices, len(combos.dictionary))
     picked = [c.take(pa.array(rows, pa.int64())).to_pylist() for c in channel_cols]
     clicked = has_click.take(pa.array(rows, pa.int64())).to_pylist()
     channels = pa.array(

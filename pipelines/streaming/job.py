@@ -10,8 +10,9 @@ Plan::
 
 That is the default (``fast_path``). ``fast_path: false`` is the per-record reference: the codec
 decodes every record in the mapInArrow (``processing.decode_batches``; ``jvm_decode`` puts the JVM
-decode before it). The writer's bot flags, segments and metrics are per row in Python
-(``lake.write_partition``), or Spark jobs with ``spark_sinks`` (``sink.py``).
+decode before it). The writer's bot flags, segments, metrics and lake files are computed on whole
+Arrow columns in its tasks on the fast path (``arrow_sink.write_partition``), per row in Python on
+the reference path (``lake.write_partition``), or as Spark jobs with ``spark_sinks`` (``sink.py``).
 
 Only events carry their event_id as ``dedup_key``; dead letters and count rows have unique keys,
 so the deduplication drops exactly the repeated events, and duplicates = valid in - events out.
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.streaming import StreamingQuery
@@ -181,6 +183,24 @@ def jvm_decode(raw: DataFrame, cfg: StreamConfig, fact_paths: tuple[str, ...] = 
     return decode_columns(raw, versions, contracts, fact_paths), versions
 
 
+_SESSION_KINDS = {
+    "page_views": "page_view",
+    "impressions": "product_impression",
+    "chart_interactions": "chart_interaction",
+    "clicks": "affiliate_click",
+    "conversions": "conversion",
+}
+
+
+def session_minute_counts(events: DataFrame) -> Any:
+    """The batch's events per (session, minute), in all and per event type (the session counters'
+    names), as an Arrow table: one Spark aggregation."""
+    aggs = [F.count(F.lit(1)).alias("events")] + [
+        F.sum(F.when(F.col("event_type") == t, 1).otherwise(0)).alias(name) for name, t in _SESSION_KINDS.items()
+    ]
+    return events.where(F.col("session_id").isNotNull()).groupBy("session_id", "minute").agg(*aggs).toArrow()
+
+
 class BatchWriter:
     """foreachBatch sink; every step is idempotent per (stream id, batch id)."""
 
@@ -245,13 +265,12 @@ class BatchWriter:
                 return
             steps = {"side": round(time.monotonic() - t0, 3)}
             t = time.monotonic()
+            # one aggregation for both: the rate signal's (session, minute) counts and the session
+            # state's per-session counters
+            per_minute = session_minute_counts(events)
+            over = per_minute.filter(pc.field("events") > cfg.bot_events_per_minute)
             rate_bots = frozenset(
-                (r["session_id"], r["minute"])
-                for r in events.where(F.col("session_id").isNotNull())
-                .groupBy("session_id", "minute")
-                .count()
-                .where(F.col("count") > cfg.bot_events_per_minute)
-                .collect()
+                zip(over.column("session_id").to_pylist(), over.column("minute").to_pylist(), strict=True)
             )
             steps["rate"] = round(time.monotonic() - t, 3)
             commit, committed_doc = self._lake_attempt(batch_id)
@@ -260,7 +279,7 @@ class BatchWriter:
             t = time.monotonic()
             segmenter = self.segmenter()
             if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
-                segmenter = self._session_segments(events, segmenter, acc, batch_id)
+                segmenter = self._session_segments(per_minute, segmenter, acc, batch_id)
             steps["sessions"] = round(time.monotonic() - t, 3)
             t = time.monotonic()
             self._note_rule_paths(segmenter, batch_id)
@@ -324,7 +343,7 @@ class BatchWriter:
         segmenter = self.segmenter()
         flagged = sink.with_bot_flags(events, cfg.bot_events_per_minute)
         if segmenter is not None and any(r.scope == "session" for r in segmenter.rules.rules):
-            segmenter = self._session_segments(events, segmenter, acc, batch_id)
+            segmenter = self._session_segments(session_minute_counts(events), segmenter, acc, batch_id)
         t = lap("sessions", t)
         rows, cached = sink.with_segments(batch.sparkSession, flagged, segmenter)
         if cached:
@@ -407,26 +426,16 @@ class BatchWriter:
             **ledger,
         )
 
-    def _session_segments(self, events: DataFrame, segmenter: Any, acc: metrics.Accumulator, batch_id: int) -> Any:
-        """Merge the batch's per-session counters into the session state in Redis (applied with the
-        batch's metrics, so exactly once) and evaluate the session-scope rules on the result."""
-        from dataclasses import replace
-
+    def _session_segments(self, per_minute: Any, segmenter: Any, acc: metrics.Accumulator, batch_id: int) -> Any:
+        """Merge the batch's per-session counters (``per_minute``: ``session_minute_counts``) into
+        the session state in Redis (applied with the batch's metrics, so exactly once) and evaluate
+        the session-scope rules on the result."""
         from pipelines.segmentation.engine import SESSION_COUNTERS
 
-        kinds = {
-            "page_views": "page_view",
-            "impressions": "product_impression",
-            "chart_interactions": "chart_interaction",
-            "clicks": "affiliate_click",
-            "conversions": "conversion",
-        }
-        aggs = [F.count(F.lit(1)).alias("events")] + [
-            F.sum(F.when(F.col("event_type") == t, 1).otherwise(0)).alias(name) for name, t in kinds.items()
-        ]
-        table = events.where(F.col("session_id").isNotNull()).groupBy("session_id").agg(*aggs).toArrow()
-        if table.num_rows == 0:
+        if per_minute.num_rows == 0:
             return segmenter
+        table = per_minute.group_by("session_id", use_threads=False).aggregate([(k, "sum") for k in SESSION_COUNTERS])
+        table = table.rename_columns([c.removesuffix("_sum") for c in table.column_names])
         sessions = table.column("session_id").to_pylist()
         batch_counts = {k: table.column(k).to_pylist() for k in SESSION_COUNTERS}
         prefix = self.cfg.redis_prefix
