@@ -59,8 +59,8 @@ class StreamConfig(BaseModel):
         default=False,
         description="decode with Spark's from_avro (JVM); false: every record through the codec in Python",
     )
-    # The default is the fast decode with the per-row Python sinks: 1.1-1.3x the per-record
-    # reference per micro-batch, ~30 % less CPU per event, freshness within target
+    # The default is the fast decode with the Arrow writer (arrow_sink.py): 1.6x the per-record
+    # reference per 300,000-event micro-batch, less CPU per event, freshness within target
     # (docs/BENCHMARKS.md, "Stream processing"); every path gives the same rows, dead letters and
     # counts (tests). Known difference of the JVM decode: bytes after a complete Avro record are not
     # detected (the codec dead-letters them); invalid UTF-8 is sent to the codec.
@@ -75,7 +75,7 @@ class StreamConfig(BaseModel):
         default=False,
         description=(
             "with fast_path: bot flags, segments, Redis metrics and the local lake as Spark jobs (measured slower "
-            "in wall time on 2 cores); false: the per-row Python writer (lake.write_partition)"
+            "in wall time on 2 cores); false: the Python tasks on whole Arrow columns (arrow_sink.write_partition)"
         ),
     )
     max_delay_hours: float = Field(default=72.0, gt=0, description="late-event policy")
