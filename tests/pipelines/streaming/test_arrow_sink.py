@@ -135,3 +135,38 @@ def test_arrow_writer_replaying_a_committed_batch_writes_no_files(tmp_path: Path
     assert out.column("path").to_pylist() == [None]
     assert json.loads(out.column("metrics")[0].as_py())["counters"]
     assert not any(tmp_path.rglob("*.parquet"))
+
+
+def test_the_plan_extracts_the_record_paths_the_rules_read_and_a_rules_change_asks_for_a_new_plan(tmp_path: Path):
+    """The decode's ``facts`` hold the paths the rules read when the query starts; a rules file that
+    reads another path marks the writer stale (``job.run`` restarts the query) — once."""
+    from pipelines.streaming import job
+    from pipelines.streaming.config import load_config
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.read_text())
+    cfg = load_config(lake_dir=tmp_path / "lake", checkpoint_dir=tmp_path / "ckpt", rules_file=rules)
+    paths = job.rule_fact_paths(cfg)
+    assert paths == ("context.session_index", "context.utm.campaign", "field", "position")
+    assert job.rule_fact_paths(cfg.model_copy(update={"fast_path": False})) == ()
+    writer = job.BatchWriter(cfg, "s1", fact_paths=paths)
+    writer._note_rule_paths(writer.segmenter(), 1)
+    assert not writer.stale_facts
+    rules.write_text(
+        RULES.read_text()
+        + "  - name: long_title\n    when: {field: event.context.page_title, op: contains, value: best}\n"
+    )
+    segmenter = writer.segmenter()  # reloaded: the file changed
+    assert "long_title" in [r.name for r in segmenter.rules.rules]
+    writer._note_rule_paths(segmenter, 2)
+    assert writer.stale_facts
+    # meanwhile the writer reads the new path from the payload: same segments as the per-row reference
+    rows = _events(6)
+    table = pa.Table.from_batches(list(_batches(rows, 100)))
+    coded = arrow_sink.segment_codes(table, pa.array([False] * len(rows)), segmenter, paths)
+    assert coded is not None
+    codes, lists = coded
+    assigned = [lists[c] for c in codes.to_pylist()]
+    assert assigned == [segmenter.segments_for_row({**r, "is_bot": False}) for r in rows]
+    assert any("long_title" in segs for segs in assigned)  # the coffee site's titles do not match
+    assert not all("long_title" in segs for segs in assigned)
