@@ -71,6 +71,13 @@ class StreamConfig(BaseModel):
             "(codec decode and rules in Python)"
         ),
     )
+    coalesce_source: bool = Field(
+        default=True,
+        description=(
+            "read the Kafka partitions in as many tasks as the job has cores (coalesce), not one task per "
+            "partition: halves the fixed cost of a micro-batch; false: one task per Kafka partition"
+        ),
+    )
     spark_sinks: bool = Field(
         default=False,
         description=(
