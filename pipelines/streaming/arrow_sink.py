@@ -316,10 +316,7 @@ def write_partition(batches: Iterator[pa.RecordBatch], params: lake.WriteParams)
             out = table.append_column("is_bot", is_bot).append_column("segments", segments)
             out = out.append_column("stream_batch_id", pa.array([params.batch_id] * out.num_rows, pa.int64()))
             _write_files(out, params, pid, paths, counts)
-    yield pa.RecordBatch.from_pydict(
-        {"path": [*paths, None], "rows": [*counts, None], "metrics": [*([None] * len(paths)), acc.to_json()]},
-        schema=pa.schema([("path", pa.string()), ("rows", pa.int64()), ("metrics", pa.string())]),
-    )
+    yield lake.result_batch(paths, counts, acc.to_json())
 
 
 def _write_files(table: pa.Table, params: lake.WriteParams, pid: int, paths: list[str], counts: list[int]) -> None:
@@ -328,18 +325,10 @@ def _write_files(table: pa.Table, params: lake.WriteParams, pid: int, paths: lis
     parts = ["event_type", "date", "hour"]
     keys = table.select(parts)
     groups = keys.group_by(parts, use_threads=False).aggregate([])
-    for seq, (event_type, date, hour) in enumerate(
-        sorted(zip(*(groups.column(p).to_pylist() for p in parts), strict=True))
-    ):
+    for seq, group in enumerate(sorted(zip(*(groups.column(p).to_pylist() for p in parts), strict=True))):
+        event_type, date, hour = group
         mask = pc.and_(
             pc.and_(pc.equal(keys.column("event_type"), event_type), pc.equal(keys.column("date"), date)),
             pc.equal(keys.column("hour"), hour),
         )
-        part = rows.filter(mask)
-        rel = (
-            f"event_type={event_type}/date={date}/hour={hour}/"
-            f"{lake.batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
-        )
-        params.lake.write_parquet(rel, part)
-        paths.append(params.lake.path(rel))
-        counts.append(part.num_rows)
+        lake.write_file(params, pid, seq, group, rows.filter(mask), paths, counts)

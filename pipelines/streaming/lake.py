@@ -122,10 +122,42 @@ def write_partition(batches: Iterator[pa.RecordBatch], params: WriteParams) -> I
         if not params.write_files:
             continue
         seq = _write_groups(cols, n, params, pid, seq, paths, counts)
-    yield pa.RecordBatch.from_pydict(
-        {"path": [*paths, None], "rows": [*counts, None], "metrics": [*([None] * len(paths)), acc.to_json()]},
+    yield result_batch(paths, counts, acc.to_json())
+
+
+def result_batch(paths: list[str], counts: list[int], metrics_json: str | None) -> pa.RecordBatch:
+    """A writer task's result rows (``RESULT_DDL``): one per file written, then the task's partial
+    metrics in a row of their own when given."""
+    tail = [] if metrics_json is None else [None]
+    return pa.RecordBatch.from_pydict(
+        {
+            "path": [*paths, *tail],
+            "rows": [*counts, *tail],
+            "metrics": [*([None] * len(paths)), *([metrics_json] if tail else [])],
+        },
         schema=pa.schema([("path", pa.string()), ("rows", pa.int64()), ("metrics", pa.string())]),
     )
+
+
+def write_file(
+    params: WriteParams,
+    pid: int,
+    seq: int,
+    group: tuple[str, str, str],
+    table: pa.Table,
+    paths: list[str],
+    counts: list[int],
+) -> None:
+    """One Parquet file of (event type, date, hour) ``group`` under its deterministic name; its path
+    and row count appended to ``paths`` / ``counts``."""
+    event_type, date, hour = group
+    rel = (
+        f"event_type={event_type}/date={date}/hour={hour}/"
+        f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
+    )
+    params.lake.write_parquet(rel, table)
+    paths.append(params.lake.path(rel))
+    counts.append(table.num_rows)
 
 
 def _write_groups(
@@ -135,15 +167,9 @@ def _write_groups(
     groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for i in range(n):
         groups[(cols["event_type"][i], cols["date"][i], cols["hour"][i])].append(i)
-    for (event_type, date, hour), idx in sorted(groups.items()):
+    for group, idx in sorted(groups.items()):
         table = pa.table({c: [cols[c][i] for i in idx] for c in LAKE_COLUMNS}, schema=lake_schema())
-        rel = (
-            f"event_type={event_type}/date={date}/hour={hour}/"
-            f"{batch_prefix(params.stream_id, params.batch_id)}-p{pid:04d}-{seq:05d}.parquet"
-        )
-        params.lake.write_parquet(rel, table)
-        paths.append(params.lake.path(rel))
-        counts.append(len(idx))
+        write_file(params, pid, seq, group, table, paths, counts)
         seq += 1
     return seq
 
@@ -161,10 +187,7 @@ def write_prepared(batches: Iterator[pa.RecordBatch], params: WriteParams) -> It
     for batch in batches:
         if batch.num_rows:
             seq = _write_groups(batch.to_pydict(), batch.num_rows, params, pid, seq, paths, counts)
-    yield pa.RecordBatch.from_pydict(
-        {"path": paths, "rows": counts, "metrics": [None] * len(paths)},
-        schema=pa.schema([("path", pa.string()), ("rows", pa.int64()), ("metrics", pa.string())]),
-    )
+    yield result_batch(paths, counts, None)
 
 
 def lake_schema() -> pa.Schema:
